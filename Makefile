@@ -1,0 +1,47 @@
+# PawGle mesh. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+SERVICES := auth pets reports chat embeddings matcher notifier gateway
+EDITABLES := -e libs/common $(foreach s,$(SERVICES),-e services/$(s))
+STAMP := $(VENV)/.installed
+PYPROJECTS := pyproject.toml libs/common/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) requirements-dev.txt
+
+.DEFAULT_GOAL := help
+
+help: ## List every target with a one-line description
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install every service, libs/common and the dev tools
+
+$(STAMP): $(PYPROJECTS)
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+	$(UV) pip install --quiet --python $(PY) $(EDITABLES) -r requirements-dev.txt
+	@touch $(STAMP)
+
+run: install ## Start the bus, every service and the gateway on embedded defaults (PAWGLE_PORT, default 8000)
+	$(VENV)/bin/pawgle-run
+
+test: install ## Run the whole test suite (add PAWGLE_TEST_MYSQL_URL=mysql+pymysql://... to include MySQL)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs/common/src $(foreach s,$(SERVICES),services/$(s)/src)
+
+format: install ## Apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install ## Print the benchmark figures (events/s and latency, gateway overhead, auth, alerts)
+	$(PY) -m bench
+
+clean: ## Remove the virtualenv and caches (keeps .data, your local data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help install run test lint format bench clean

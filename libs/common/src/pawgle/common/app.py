@@ -1,0 +1,95 @@
+"""The one way a service process is assembled: settings → engine → migrations → bus → relay and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+
+from pawgle.common.auth import AccessTokenVerifier, JwksCache
+from pawgle.common.bus.connection import connect_bus
+from pawgle.common.bus.consumer import ConsumerRunner, ConsumerSpec
+from pawgle.common.bus.relay import OutboxRelay
+from pawgle.common.bus.streams import ensure_streams
+from pawgle.common.config import ServiceSettings
+from pawgle.common.db import make_engine
+from pawgle.common.errors import install_error_handlers
+from pawgle.common.health import ReadinessCheck, health_router
+from pawgle.common.migrations import upgrade_to_head
+from pawgle.common.telemetry import instrument_app, setup_telemetry
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+ConsumerFactory = Callable[[FastAPI], Sequence[ConsumerSpec]]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    migrations: Path | None = None,
+    consumers: ConsumerFactory | None = None,
+    on_startup: Hook | None = None,
+    on_shutdown: Hook | None = None,
+    ready_checks: dict[str, ReadinessCheck] | None = None,
+) -> FastAPI:
+    """A FastAPI app whose lifespan owns the engine, the bus connection, the relay and the consumers."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        setup_telemetry(
+            service=settings.service_name,
+            otlp_endpoint=settings.otlp_endpoint,
+            log_format=settings.log_format,
+            log_level=settings.log_level,
+        )
+        engine = make_engine(settings.db_url)
+        app.state.engine = engine
+        if migrations is not None and settings.auto_migrate:
+            await asyncio.to_thread(upgrade_to_head, migrations, settings.db_url, engine)
+        nc = await connect_bus(settings.nats_url, name=f"pawgle-{settings.service_name}")
+        app.state.nc = nc
+        app.state.js = nc.jetstream(timeout=5)
+        await ensure_streams(app.state.js, replicas=settings.stream_replicas)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            if on_startup is not None:
+                await on_startup(app)
+            if settings.run_workers:
+                relay = OutboxRelay(engine, app.state.js, service=settings.service_name)
+                app.state.relay = relay
+                tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+                for spec in consumers(app) if consumers else ():
+                    runner = ConsumerRunner(engine, nc, spec)
+                    tasks.append(asyncio.create_task(runner.run(), name=spec.name))
+            log.info("%s ready", settings.service_name)
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if on_shutdown is not None:
+                await on_shutdown(app)
+            with contextlib.suppress(Exception):
+                await nc.drain()
+            engine.dispose()
+
+    app = FastAPI(
+        title=title, lifespan=lifespan, docs_url="/docs" if not settings.is_production else None, redoc_url=None
+    )
+    app.state.settings = settings
+    app.state.token_verifier = AccessTokenVerifier(
+        JwksCache(settings.jwks_url), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+    install_error_handlers(app)
+    instrument_app(app, service=settings.service_name)
+    app.include_router(health_router(ready_checks))
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,142 @@
+"""Verifying access tokens in any service, against the auth service's JWKS.
+
+Keys are cached by `kid`; an unknown `kid` triggers one refetch (at most every few seconds), so key
+rotation needs no restart. Only asymmetric algorithms are accepted, which rules out `alg: none` and
+HS256-signed-with-the-public-key forgeries.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+
+from pawgle.common.errors import Unauthorized
+
+ALLOWED_ALGORITHMS = ("EdDSA", "RS256", "ES256")
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: int
+    jti: str
+    expires_at: int
+
+
+class JwksCache:
+    """The auth service's public keys, fetched over HTTP with a timeout and cached by kid."""
+
+    def __init__(self, url: str, *, min_refresh_interval_s: float = 5.0, timeout_s: float = 3.0) -> None:
+        self.url = url
+        self.min_refresh_interval_s = min_refresh_interval_s
+        self.timeout_s = timeout_s
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+        self._lock = threading.Lock()
+
+    def set_keys(self, jwks: dict[str, Any]) -> None:
+        """Load keys from a JWKS document (used by the auth service itself, and by tests)."""
+        keys: dict[str, Any] = {}
+        for jwk in jwks.get("keys", []):
+            kid = jwk.get("kid")
+            if kid:
+                keys[kid] = jwt.PyJWK.from_dict(jwk).key
+        self._keys = keys
+
+    def key_for(self, kid: str) -> Any:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        with self._lock:
+            key = self._keys.get(kid)
+            if key is None and time.monotonic() - self._fetched_at >= self.min_refresh_interval_s:
+                self._fetched_at = time.monotonic()
+                try:
+                    response = httpx.get(self.url, timeout=self.timeout_s)
+                    response.raise_for_status()
+                    self.set_keys(response.json())
+                except (httpx.HTTPError, ValueError, jwt.PyJWTError):
+                    return None
+                key = self._keys.get(kid)
+        return key
+
+
+class AccessTokenVerifier:
+    def __init__(self, jwks: JwksCache, *, issuer: str, audience: str, leeway_s: int = 10) -> None:
+        self.jwks = jwks
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway_s = leeway_s
+
+    def verify(self, token: str) -> AccessClaims:
+        """Return the claims of a valid access token; raise Unauthorized for anything else."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("Given token not valid for any token type") from exc
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALLOWED_ALGORITHMS or not isinstance(kid, str):
+            raise Unauthorized("Given token not valid for any token type")
+        key = self.jwks.key_for(kid)
+        if key is None:
+            raise Unauthorized("Given token not valid for any token type")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_s,
+                options={"require": ["exp", "iat", "jti", "user_id", "token_type"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("Token is expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("Given token not valid for any token type") from exc
+        if claims.get("token_type") != "access":
+            raise Unauthorized("Given token not valid for any token type")
+        try:
+            user_id = int(claims["user_id"])
+        except (TypeError, ValueError) as exc:
+            raise Unauthorized("Given token not valid for any token type") from exc
+        return AccessClaims(user_id=user_id, jti=str(claims["jti"]), expires_at=int(claims["exp"]))
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or token in ("null", "undefined"):
+        return None
+    return token
+
+
+def current_claims(request: Request) -> AccessClaims:
+    """FastAPI dependency: the verified access token of the caller, else 401 (never 403)."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("Authentication credentials were not provided.")
+    verifier: AccessTokenVerifier = request.app.state.token_verifier
+    return verifier.verify(token)
+
+
+def current_user_id(request: Request) -> int:
+    return current_claims(request).user_id
+
+
+def optional_user_id(request: Request) -> int | None:
+    """For public endpoints: the caller if a valid token came along; a bad or absent one is ignored."""
+    try:
+        return current_user_id(request)
+    except Unauthorized:
+        return None
+
+
+CurrentUserId = Annotated[int, Depends(current_user_id)]
+OptionalUserId = Annotated[int | None, Depends(optional_user_id)]

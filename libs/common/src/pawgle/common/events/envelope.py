@@ -1,0 +1,119 @@
+"""One envelope for every event; each event type's payload is a versioned pydantic model.
+
+Adding a field keeps an event's version; a breaking change bumps it and registers an upcaster that turns
+the old payload into the new shape, so consumers only ever see the current version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pawgle.common.ids import new_ulid
+
+
+class EventData(BaseModel):
+    """Base of every event payload. Subclasses set `event_type` (`<entity>.<past_verb>`) and `version`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: ClassVar[str]
+    version: ClassVar[int] = 1
+
+
+_REGISTRY: dict[str, type[EventData]] = {}
+# (event_type, from_version) -> function turning that version's payload into the next version's
+_UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def event_model(cls: type[EventData]) -> type[EventData]:
+    """Class decorator: register an event payload model under its type."""
+    if cls.event_type in _REGISTRY:
+        raise ValueError(f"event type {cls.event_type} registered twice")
+    _REGISTRY[cls.event_type] = cls
+    return cls
+
+
+def upcaster(event_type: str, from_version: int) -> Callable[[Callable[[dict], dict]], Callable[[dict], dict]]:
+    """Register a function that turns version `from_version` of an event's data into the next version."""
+
+    def register(fn: Callable[[dict], dict]) -> Callable[[dict], dict]:
+        _UPCASTERS[(event_type, from_version)] = fn
+        return fn
+
+    return register
+
+
+def registered_types() -> dict[str, type[EventData]]:
+    return dict(_REGISTRY)
+
+
+D = TypeVar("D", bound=EventData)
+
+
+class Envelope(BaseModel, Generic[D]):
+    """What travels on the bus: identity, type, version, time, producer and the typed payload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_ulid)
+    type: str
+    version: int
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    producer: str
+    data: D
+
+    @property
+    def subject(self) -> str:
+        return self.type
+
+
+class UnknownEventError(ValueError):
+    """The bytes are not an envelope of a registered event type (a poison message)."""
+
+
+def new_event(data: D, *, producer: str) -> Envelope[D]:
+    """Wrap a payload in an envelope with a fresh sortable id."""
+    return Envelope[D](type=data.event_type, version=data.version, producer=producer, data=data)
+
+
+def encode_event(envelope: Envelope[Any]) -> bytes:
+    return envelope.model_dump_json().encode()
+
+
+def decode_event(raw: bytes | str) -> Envelope[EventData]:
+    """Parse an envelope, upcast old versions and validate the payload against its registered model."""
+    try:
+        doc = json.loads(raw)
+        event_type = doc["type"]
+        version = int(doc["version"])
+        data = doc["data"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UnknownEventError(f"not an event envelope: {exc}") from exc
+    model = _REGISTRY.get(event_type)
+    if model is None:
+        raise UnknownEventError(f"unknown event type {event_type!r}")
+    if version > model.version:
+        raise UnknownEventError(f"{event_type} v{version} is newer than this consumer knows (v{model.version})")
+    while version < model.version:
+        step = _UPCASTERS.get((event_type, version))
+        if step is None:
+            raise UnknownEventError(f"no upcaster for {event_type} v{version}")
+        data = step(data)
+        version += 1
+    try:
+        payload = model.model_validate(data)
+        return Envelope[EventData](
+            id=doc["id"],
+            type=event_type,
+            version=version,
+            occurred_at=doc["occurred_at"],
+            producer=doc["producer"],
+            data=payload,
+        )
+    except (ValueError, KeyError) as exc:
+        raise UnknownEventError(f"invalid {event_type} payload: {exc}") from exc

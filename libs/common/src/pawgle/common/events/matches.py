@@ -1,0 +1,55 @@
+"""Events of the matcher (stream MATCHES) and chat (streams CONVERSATIONS, MESSAGES)."""
+
+from __future__ import annotations
+
+from pawgle.common.events.envelope import EventData, event_model
+
+
+@event_model
+class MatchFound(EventData):
+    """A found report looks like a registered pet or a lost report nearby."""
+
+    event_type = "match.found"
+    match_id: int
+    found_report_id: int
+    found_reporter_id: int
+    lost_user_id: int
+    pet_id: int | None = None
+    lost_report_id: int | None = None
+    name: str
+    score: float
+    distance_km: float | None = None
+
+
+@event_model
+class MatchConfirmed(EventData):
+    event_type = "match.confirmed"
+    match_id: int
+    by_user_id: int
+
+
+@event_model
+class MatchDismissed(EventData):
+    event_type = "match.dismissed"
+    match_id: int
+    by_user_id: int
+
+
+@event_model
+class ConversationOpened(EventData):
+    event_type = "conversation.opened"
+    conversation_id: str
+    report_id: int
+    participant_ids: list[int]
+    match_id: int | None = None
+
+
+@event_model
+class MessageSent(EventData):
+    """Carries no message body: consumers only need to know who to page."""
+
+    event_type = "message.sent"
+    message_id: str
+    conversation_id: str
+    sender_id: int
+    recipient_ids: list[int]

@@ -1,0 +1,45 @@
+"""Events of the pets service (stream PETS) and the embeddings service's verdicts on pets."""
+
+from __future__ import annotations
+
+from pawgle.common.events.envelope import EventData, event_model
+
+
+class PetSnapshot(EventData):
+    """What a pet looks like to other services: no owner contact data."""
+
+    pet_id: int
+    owner_id: int
+    name: str
+    type: str
+    breed: str
+    category: str
+    is_public: bool = False
+    image_keys: list[str] = []
+
+
+@event_model
+class PetCreated(PetSnapshot):
+    event_type = "pet.created"
+
+
+@event_model
+class PetUpdated(PetSnapshot):
+    event_type = "pet.updated"
+    images_changed: bool = False
+
+
+@event_model
+class PetDeleted(EventData):
+    event_type = "pet.deleted"
+    pet_id: int
+    owner_id: int
+
+
+@event_model
+class PetEmbedded(EventData):
+    event_type = "pet.embedded"
+    pet_id: int
+    owner_id: int
+    model_version: str
+    vector_count: int

@@ -1,0 +1,51 @@
+"""/healthz (the process is alive) and /readyz (its database and bus answer) for every service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from pawgle.common.db import ping
+
+ReadinessCheck = Callable[[Request], Awaitable[None]]
+
+
+async def check_database(request: Request) -> None:
+    await asyncio.wait_for(asyncio.to_thread(ping, request.app.state.engine), timeout=2.0)
+
+
+async def check_bus(request: Request) -> None:
+    nc = getattr(request.app.state, "nc", None)
+    if nc is None or not nc.is_connected:
+        raise RuntimeError("not connected to NATS")
+    await nc.flush(timeout=2)
+
+
+def health_router(extra_checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    checks: dict[str, ReadinessCheck] = {"database": check_database, "bus": check_bus, **(extra_checks or {})}
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: every dependency answers; 503 names the ones that do not."""
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await check(request)
+                results[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                results[name] = f"failed: {type(exc).__name__}"
+        ready = all(v == "ok" for v in results.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": results}, status_code=200 if ready else 503
+        )
+
+    return router

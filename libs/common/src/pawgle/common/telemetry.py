@@ -1,0 +1,155 @@
+"""Metrics (Prometheus), traces (OpenTelemetry, OTLP when configured) and structured logs with the trace id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.routing import Match
+
+HTTP_REQUESTS = Counter("pawgle_http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "pawgle_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+OUTBOX_BACKLOG = Gauge("pawgle_outbox_backlog", "Outbox events not yet acknowledged by JetStream", ["service"])
+OUTBOX_PUBLISHED = Counter("pawgle_outbox_published_total", "Outbox events published", ["service"])
+EVENTS_HANDLED = Counter("pawgle_events_handled_total", "Events handled by consumers", ["consumer", "outcome"])
+EVENT_HANDLE_LATENCY = Histogram(
+    "pawgle_event_handle_duration_seconds",
+    "Time from event occurrence to handled",
+    ["consumer"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+CONSUMER_LAG = Gauge("pawgle_consumer_pending", "Events waiting for a consumer (JetStream num_pending)", ["consumer"])
+DEAD_LETTERS = Gauge("pawgle_dead_letters_open", "Events parked after max deliveries, not yet retried", ["consumer"])
+DEAD_LETTERED = Counter("pawgle_dead_lettered_total", "Events parked after max deliveries", ["consumer"])
+
+_configured_service: str | None = None
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer("pawgle")
+
+
+def setup_telemetry(*, service: str, otlp_endpoint: str | None, log_format: str, log_level: str) -> None:
+    """Configure logging and tracing once per process."""
+    global _configured_service
+    if _configured_service is not None:
+        return
+    _configured_service = service
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service) if log_format == "json" else TextFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(log_level.upper())
+    logging.getLogger("nats").setLevel(logging.WARNING)
+
+    provider = TracerProvider(resource=Resource.create({"service.name": f"pawgle-{service}"}))
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, timeout=5)))
+    trace.set_tracer_provider(provider)
+
+
+def _trace_ids() -> tuple[str | None, str | None]:
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None, None
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the trace id, for log shippers."""
+
+    _skip = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        trace_id, span_id = _trace_ids()
+        doc: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if trace_id:
+            doc["trace_id"], doc["span_id"] = trace_id, span_id
+        doc.update({k: v for k, v in vars(record).items() if k not in self._skip})
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__(f"%(asctime)s %(levelname)-7s [{service}] %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        trace_id, _ = _trace_ids()
+        return f"{line} trace={trace_id}" if trace_id else line
+
+
+def current_trace_headers() -> dict[str, str]:
+    """The active trace context as W3C headers, to carry in a message."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def context_from_headers(headers: Mapping[str, str] | None) -> otel_context.Context:
+    return propagate.extract(dict(headers or {}))
+
+
+def _route_template(request: Request) -> str:
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return getattr(route, "path", "unmatched")
+    return "unmatched"
+
+
+def instrument_app(app: FastAPI, *, service: str) -> None:
+    """HTTP RED metrics by route template, a server span per request, and GET /metrics."""
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        route = _route_template(request)
+        started = time.perf_counter()
+        ctx = context_from_headers(request.headers)
+        with tracer().start_as_current_span(
+            f"{request.method} {route}", context=ctx, kind=trace.SpanKind.SERVER
+        ) as span:
+            status = 500
+            try:
+                response = await call_next(request)
+                status = response.status_code
+                return response
+            finally:
+                span.set_attribute("http.status_code", status)
+                HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
+                HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics of this process."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

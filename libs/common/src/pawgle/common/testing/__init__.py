@@ -1,0 +1,1 @@
+"""Test harness: a real nats-server per test session, a clean database per test, and factories."""

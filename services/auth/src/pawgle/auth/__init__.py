@@ -1,0 +1,1 @@
+"""PawGle auth service: accounts, sessions, tokens and signing keys."""

@@ -1,0 +1,1 @@
+"""PawGle chat service: private conversations between finders and owners."""

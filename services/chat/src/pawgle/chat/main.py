@@ -1,0 +1,16 @@
+"""The chat service process.
+
+Only the shared skeleton so far (health, readiness, metrics, the bus connection and outbox relay):
+its domain is not built yet, so every public path it will own answers a JSON 404 through the gateway.
+"""
+
+from fastapi import FastAPI
+
+from pawgle.chat.config import Settings
+from pawgle.common.app import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the chat service app."""
+    settings = settings or Settings()
+    return create_service_app(settings, title="PawGle chat")

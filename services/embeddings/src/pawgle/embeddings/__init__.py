@@ -1,0 +1,1 @@
+"""PawGle embeddings service: image vectors and image search."""

@@ -1,0 +1,1 @@
+"""PawGle gateway service: the one public origin: routes, CORS, limits."""

@@ -1,0 +1,1 @@
+"""PawGle matcher service: candidate matches between found reports and lost pets."""

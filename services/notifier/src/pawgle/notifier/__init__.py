@@ -1,0 +1,1 @@
+"""PawGle notifier service: alert areas, notifications and email."""

@@ -1,0 +1,1 @@
+"""PawGle pets service: pets, their photos and QR tags."""

@@ -1,0 +1,1 @@
+"""PawGle reports service: lost and found reports on the map."""
