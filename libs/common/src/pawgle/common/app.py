@@ -84,6 +84,8 @@ def create_service_app(
         title=title, lifespan=lifespan, docs_url="/docs" if not settings.is_production else None, redoc_url=None
     )
     app.state.settings = settings
+    app.state.migrations = migrations
+    app.state.consumer_factory = consumers
     app.state.token_verifier = AccessTokenVerifier(
         JwksCache(settings.jwks_url), issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )

@@ -26,9 +26,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             max_overflow=20,
         )
         event.listen(engine, "connect", _tune_sqlite)
-        # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that
-        # a transaction takes its write lock up front instead of failing to upgrade later.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _begin_sqlite)
         return engine
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "mysql":
@@ -54,6 +52,19 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _begin_sqlite(conn: Any) -> None:
+    # pysqlite defers BEGIN; we emit it ourselves so that a writing transaction takes the write lock up
+    # front (waiting its turn) instead of failing to upgrade a stale read snapshot later. Readers
+    # (see `read_only`) begin DEFERRED and never wait for writers in WAL mode.
+    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine, for transactions that only read (on SQLite they then never wait for a writer)."""
+    return engine.execution_options(sqlite_begin="DEFERRED")
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -65,8 +76,13 @@ def ping(engine: Engine) -> None:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request: committed when the route returns, rolled back when it raises."""
+    """One session per request: committed when the route returns, rolled back when it raises.
+
+    Safe methods (GET, HEAD) get a read transaction, which on SQLite never waits behind a writer.
+    """
     engine: Engine = request.app.state.engine
+    if request.method in ("GET", "HEAD"):
+        engine = read_only(engine)
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session

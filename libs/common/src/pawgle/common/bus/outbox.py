@@ -39,14 +39,21 @@ def add_event(session: Session, data: EventData, *, producer: str) -> Envelope[A
     return envelope
 
 
+def _engine_key(bind: object) -> int:
+    # Engines derived with execution_options() share the pool (and the database) of their parent.
+    pool = getattr(bind, "pool", None)
+    return id(pool) if pool is not None else id(bind)
+
+
 def on_commit_wake(engine: Engine, wake: Callable[[], None]) -> Callable[[], None]:
     """Call `wake` after every commit on `engine` that added outbox events; returns an unsubscribe."""
+    key = _engine_key(engine)
     with _wakers_lock:
-        _wakers.setdefault(id(engine), []).append(wake)
+        _wakers.setdefault(key, []).append(wake)
 
     def unsubscribe() -> None:
         with _wakers_lock:
-            callbacks = _wakers.get(id(engine), [])
+            callbacks = _wakers.get(key, [])
             if wake in callbacks:
                 callbacks.remove(wake)
 
@@ -57,10 +64,8 @@ def on_commit_wake(engine: Engine, wake: Callable[[], None]) -> Callable[[], Non
 def _after_commit(session: Session) -> None:
     if not session.info.pop(_WAKE_FLAG, False):
         return
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
     with _wakers_lock:
-        callbacks = list(_wakers.get(id(engine), []))
+        callbacks = list(_wakers.get(_engine_key(session.get_bind()), []))
     for wake in callbacks:
         wake()
 

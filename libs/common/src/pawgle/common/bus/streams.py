@@ -32,6 +32,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("MATCHES", ("match.>",), 365 * DAY, "candidate matches and the owners' verdicts"),
     StreamSpec("CONVERSATIONS", ("conversation.>",), 365 * DAY, "chats opened"),
     StreamSpec("MESSAGES", ("message.>",), 90 * DAY, "chat messages sent (no bodies)"),
+    StreamSpec("MESH", ("mesh.>",), 1 * DAY, "probes and benchmarks of the event path"),
 )
 
 

@@ -1,5 +1,5 @@
 """Importing this module registers every event type of the mesh."""
 
-from pawgle.common.events import matches, pets, reports, users
+from pawgle.common.events import matches, mesh, pets, reports, users
 
-__all__ = ["matches", "pets", "reports", "users"]
+__all__ = ["matches", "mesh", "pets", "reports", "users"]
