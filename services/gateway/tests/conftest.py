@@ -1,0 +1,165 @@
+"""Fixtures: small real upstream services over HTTP, and the gateway itself over HTTP in front of them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from pawgle.common.testing.natsserver import free_port
+from pawgle.common.testing.server import serve
+from pawgle.gateway.config import Settings
+from pawgle.gateway.main import create_app
+from pawgle.gateway.routes import SERVICES
+
+FRONTEND = "http://localhost:3000"
+EXTRA_ORIGIN = "https://app.example.org"
+
+
+@dataclass
+class Upstream:
+    """One fake service: its name, URL, the requests it saw and switches the tests flip."""
+
+    name: str
+    app: FastAPI
+    url: str = ""
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    ready: bool = True
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+def upstream_app(upstream: Upstream) -> FastAPI:
+    """An app that answers every path with what it received; query switches make it misbehave."""
+    app = upstream.app
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        if upstream.ready:
+            return JSONResponse({"status": "ok", "checks": {"database": "ok", "bus": "ok"}})
+        return JSONResponse({"status": "unavailable", "checks": {"bus": "failed: timeout"}}, status_code=503)
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+    async def echo(request: Request) -> Response:
+        query = request.query_params
+        if "sleep" in query:
+            await asyncio.sleep(float(query["sleep"]))
+        if "stream" in query:
+            return StreamingResponse(_stream_until_released(upstream), media_type="text/plain")
+        body = await request.body()
+        seen = {
+            "service": upstream.name,
+            "method": request.method,
+            "path": request.url.path,
+            "raw_path": request.scope["raw_path"].decode(),
+            "query": request.scope["query_string"].decode(),
+            "headers": [[k.decode(), v.decode()] for k, v in request.scope["headers"]],
+            "body_length": len(body),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+        }
+        upstream.calls.append(seen)
+        response = JSONResponse(seen, status_code=int(query.get("status", 200)))
+        for index in range(int(query.get("cookies", 0))):
+            response.set_cookie(f"cookie{index}", f"value{index}", httponly=True, samesite="lax")
+        if "cors" in query:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            response.headers["Access-Control-Allow-Methods"] = "TRACE"
+        if query.get("status") == "401":
+            response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+
+    return app
+
+
+async def _stream_until_released(upstream: Upstream) -> AsyncIterator[bytes]:
+    yield b"first chunk;"
+    released = await asyncio.to_thread(upstream.release.wait, 10)
+    yield b"released" if released else b"timed out"
+
+
+@pytest.fixture(scope="session")
+def upstreams() -> Iterator[dict[str, Upstream]]:
+    """One running echo service per name in the mesh."""
+    with contextlib.ExitStack() as stack:
+        running: dict[str, Upstream] = {}
+        for name in SERVICES:
+            upstream = Upstream(name=name, app=FastAPI())
+            upstream_app(upstream)
+            upstream.url = stack.enter_context(serve(upstream.app))
+            running[name] = upstream
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _reset_upstreams(request: pytest.FixtureRequest) -> None:
+    if "upstreams" in request.fixturenames:
+        for upstream in request.getfixturevalue("upstreams").values():
+            upstream.calls.clear()
+            upstream.ready = True
+            upstream.release.clear()
+
+
+def gateway_settings(urls: dict[str, str], data_dir: Path, **overrides: Any) -> Settings:
+    """Gateway settings pointing at `urls`, with the test origins."""
+    values: dict[str, Any] = {
+        "environment": "test",
+        "data_dir": data_dir,
+        "frontend_origin": FRONTEND,
+        "cors_origins": f"{EXTRA_ORIGIN}, ",
+        **{f"{name}_url": url for name, url in urls.items()},
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.contextmanager
+def running_gateway(settings: Settings) -> Iterator[tuple[FastAPI, httpx.Client]]:
+    """The gateway over real HTTP and a client for it."""
+    app = create_app(settings)
+    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield app, client
+
+
+@pytest.fixture(scope="session")
+def gateway_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gateway-data")
+
+
+@pytest.fixture(scope="session")
+def gateway_and_app(upstreams: dict[str, Upstream], gateway_data_dir: Path) -> Iterator[tuple[FastAPI, httpx.Client]]:
+    urls = {name: upstream.url for name, upstream in upstreams.items()}
+    with running_gateway(gateway_settings(urls, gateway_data_dir, max_body_bytes=10 * 1024 * 1024)) as running:
+        yield running
+
+
+@pytest.fixture
+def gateway(gateway_and_app: tuple[FastAPI, httpx.Client]) -> httpx.Client:
+    """A client of the shared gateway (all seven services up, 10 MB body limit)."""
+    return gateway_and_app[1]
+
+
+@pytest.fixture
+def custom_gateway(upstreams: dict[str, Upstream], tmp_path: Path) -> Iterator[Callable[..., httpx.Client]]:
+    """Start a gateway with other settings: `custom_gateway(matcher_url=..., read_timeout_s=...)`."""
+    with contextlib.ExitStack() as stack:
+
+        def start(**overrides: Any) -> httpx.Client:
+            urls = {name: upstream.url for name, upstream in upstreams.items()}
+            return stack.enter_context(running_gateway(gateway_settings(urls, tmp_path, **overrides)))[1]
+
+        yield start
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL nobody listens on."""
+    return f"http://127.0.0.1:{free_port()}"
