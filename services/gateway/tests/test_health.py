@@ -1,0 +1,55 @@
+"""/healthz aggregates every service's readiness; /readyz and /metrics are the gateway's own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from pawgle.gateway.routes import SERVICES
+
+
+def test_healthz_is_ok_when_every_service_is_ready(gateway: httpx.Client) -> None:
+    response = gateway.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert set(body["services"]) == set(SERVICES)
+    assert all(service["status"] == "ok" for service in body["services"].values())
+    assert body["services"]["auth"]["checks"] == {"database": "ok", "bus": "ok"}
+
+
+def test_healthz_names_the_service_that_is_not_ready(gateway: httpx.Client, upstreams: dict[str, Any]) -> None:
+    upstreams["notifier"].ready = False
+    response = gateway.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["services"]["notifier"]["status"] == "unavailable"
+    assert body["services"]["notifier"]["reason"] == "/readyz answered 503"
+    assert body["services"]["auth"]["status"] == "ok"
+
+
+def test_healthz_reports_a_service_that_is_down(
+    custom_gateway: Callable[..., httpx.Client], closed_port_url: str
+) -> None:
+    gateway = custom_gateway(pets_url=closed_port_url)
+    body = gateway.get("/healthz").json()
+    assert body["status"] == "degraded"
+    assert body["services"]["pets"]["status"] == "unavailable"
+    assert body["services"]["pets"]["reason"].startswith("unreachable")
+
+
+def test_readyz_is_the_gateway_process_alone(custom_gateway: Callable[..., httpx.Client], closed_port_url: str) -> None:
+    gateway = custom_gateway(**{f"{name}_url": closed_port_url for name in SERVICES})
+    response = gateway.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_metrics_count_requests_by_route_template(gateway: httpx.Client) -> None:
+    gateway.get("/api/auth/pets/5/qr/")
+    text = gateway.get("/metrics").text
+    assert 'route="/api/auth/pets/{id}/qr/"' in text
+    assert 'service="gateway"' in text
