@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
         redirect_slashes=False,  # contract 0.1: never answer with a redirect
+        # RequestContext makes the one server span per request; FastAPI's own would double it.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.proxy = proxy

@@ -1,0 +1,113 @@
+"""Gateway overhead: latency of a small JSON GET called directly vs through the gateway, on loopback.
+
+The upstream (a minimal FastAPI service) and the gateway each run as their own uvicorn process, as in
+`make run`; one keep-alive connection per side, sequential requests, alternating direct and via-gateway
+so both see the same machine noise. The figure that matters is the added p50 (target: <= 2 ms).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from bench.stats import percentile, report
+from pawgle.common.testing.natsserver import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PATH = "/api/auth/users/count/"
+WARMUP = 300
+REQUESTS = 3000
+
+
+def upstream_app() -> FastAPI:
+    """The service behind the gateway: one tiny JSON route and a readiness probe."""
+    app = FastAPI()
+
+    @app.get(PATH)
+    async def users_count() -> dict[str, int]:
+        return {"user_count": 42}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+@contextlib.contextmanager
+def uvicorn_process(factory: str, port: int, env: dict[str, str]) -> Iterator[None]:
+    """Run `factory` under uvicorn (uvloop + httptools when installed) until the block ends."""
+    command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                connection.request("GET", "/readyz")
+                if connection.getresponse().status == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{factory} did not start")
+            time.sleep(0.1)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def timed_get(connection: http.client.HTTPConnection) -> float:
+    """One request on a kept-alive connection; seconds until the whole body is read."""
+    started = time.perf_counter()
+    connection.request("GET", PATH, headers={"Origin": "http://localhost:3000"})
+    response = connection.getresponse()
+    response.read()
+    elapsed = time.perf_counter() - started
+    if response.status != 200:
+        raise RuntimeError(f"unexpected status {response.status}")
+    return elapsed
+
+
+def main() -> None:
+    """Print p50/p99 direct, via the gateway, and the overhead the gateway adds."""
+    upstream_port, gateway_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        gateway_env = {
+            "PAWGLE_AUTH_URL": f"http://127.0.0.1:{upstream_port}",
+            "PAWGLE_DATA_DIR": data_dir,
+            "PAWGLE_LOG_LEVEL": "WARNING",
+        }
+        with (
+            uvicorn_process("bench.gateway:upstream_app", upstream_port, {}),
+            uvicorn_process("pawgle.gateway.main:create_app", gateway_port, gateway_env),
+        ):
+            direct = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=10)
+            via = http.client.HTTPConnection("127.0.0.1", gateway_port, timeout=10)
+            for _ in range(WARMUP):
+                timed_get(direct)
+                timed_get(via)
+            direct_s: list[float] = []
+            via_s: list[float] = []
+            for _ in range(REQUESTS):
+                direct_s.append(timed_get(direct))
+                via_s.append(timed_get(via))
+    d50, d99 = percentile(direct_s, 50) * 1000, percentile(direct_s, 99) * 1000
+    v50, v99 = percentile(via_s, 50) * 1000, percentile(via_s, 99) * 1000
+    report(f"GET {PATH}, {REQUESTS} sequential requests each way, keep-alive, loopback")
+    report(f"direct:      p50 {d50:.2f} ms, p99 {d99:.2f} ms")
+    report(f"via gateway: p50 {v50:.2f} ms, p99 {v99:.2f} ms")
+    report(f"gateway overhead: p50 +{v50 - d50:.2f} ms, p99 +{v99 - d99:.2f} ms (target p50 <= 2 ms)")
+
+
+if __name__ == "__main__":
+    main()
