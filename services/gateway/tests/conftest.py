@@ -36,6 +36,7 @@ class Upstream:
     calls: list[dict[str, Any]] = field(default_factory=list)
     ready: bool = True
     release: threading.Event = field(default_factory=threading.Event)
+    open_streams: int = 0
 
 
 def upstream_app(upstream: Upstream) -> FastAPI:
@@ -53,6 +54,8 @@ def upstream_app(upstream: Upstream) -> FastAPI:
         query = request.query_params
         if "sleep" in query:
             await asyncio.sleep(float(query["sleep"]))
+        if "endless" in query:
+            return StreamingResponse(_endless_stream(upstream), media_type="text/event-stream")
         if "stream" in query:
             return StreamingResponse(_stream_until_released(upstream), media_type="text/plain")
         body = await request.body()
@@ -86,6 +89,16 @@ async def _stream_until_released(upstream: Upstream) -> AsyncIterator[bytes]:
     yield b"released" if released else b"timed out"
 
 
+async def _endless_stream(upstream: Upstream) -> AsyncIterator[bytes]:
+    upstream.open_streams += 1
+    try:
+        while True:
+            yield b"data: tick\n\n"
+            await asyncio.sleep(0.05)
+    finally:
+        upstream.open_streams -= 1
+
+
 @pytest.fixture(scope="session")
 def upstreams() -> Iterator[dict[str, Upstream]]:
     """One running echo service per name in the mesh."""
@@ -106,6 +119,7 @@ def _reset_upstreams(request: pytest.FixtureRequest) -> None:
             upstream.calls.clear()
             upstream.ready = True
             upstream.release.clear()
+            upstream.open_streams = 0
 
 
 def gateway_settings(urls: dict[str, str], data_dir: Path, **overrides: Any) -> Settings:

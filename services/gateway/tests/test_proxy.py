@@ -7,6 +7,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -115,6 +116,20 @@ def test_the_response_body_is_streamed_not_buffered(gateway: httpx.Client, upstr
         upstream.release.set()
         rest = b"".join(chunks)
     assert first + rest == b"first chunk;released"
+
+
+def test_an_endless_stream_is_closed_upstream_when_the_client_leaves(
+    gateway: httpx.Client, upstreams: dict[str, Any]
+) -> None:
+    upstream = upstreams["chat"]
+    with gateway.stream("GET", "/api/auth/chat/events/?endless=1") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert next(response.iter_raw()).startswith(b"data: tick")
+        assert upstream.open_streams == 1
+    deadline = time.monotonic() + 5
+    while upstream.open_streams and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert upstream.open_streams == 0
 
 
 def test_request_headers_and_cookies_reach_the_service(gateway: httpx.Client) -> None:

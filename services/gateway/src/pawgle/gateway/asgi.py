@@ -16,7 +16,7 @@ def header_value(scope: Scope, name: bytes) -> bytes | None:
     """The first value of request header `name` (lower-case bytes), or None."""
     for key, value in scope["headers"]:
         if key == name:
-            return value  # type: ignore[no-any-return]
+            return value
     return None
 
 

@@ -11,6 +11,7 @@ import http.cookiejar
 import logging
 from collections.abc import AsyncIterator
 
+import anyio
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -189,15 +190,38 @@ class Proxy:
                     "headers": [(k, v) for k, v in response.headers.raw if k.lower() not in _RESPONSE_DROP],
                 }
             )
-            async for chunk in response.aiter_raw():
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if "content-length" in response.headers or scope["method"] == "HEAD":
+                await self._relay_body(response, send)
+            else:
+                await self._relay_open_ended_body(response, receive, send)
         except httpx.TransportError as exc:
             log.warning("%s broke off its response: %s", service, type(exc).__name__)
             raise
         finally:
             await response.aclose()
+
+    async def _relay_body(self, response: httpx.Response, send: Send) -> None:
+        async for chunk in response.aiter_raw():
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _relay_open_ended_body(self, response: httpx.Response, receive: Receive, send: Send) -> None:
+        """Relay a body of unknown length (a stream, server-sent events) until it ends or the client leaves.
+
+        The server drops writes to a closed connection silently, so without watching for the disconnect
+        an endless upstream stream would be read forever for nobody.
+        """
+        async with anyio.create_task_group() as tasks:
+
+            async def cancel_on_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tasks.cancel_scope.cancel()
+
+            tasks.start_soon(cancel_on_disconnect)
+            await self._relay_body(response, send)
+            tasks.cancel_scope.cancel()
 
     async def _too_large(self, send: Send) -> None:
         limit_mb = self.max_body_bytes / (1024 * 1024)
