@@ -1,0 +1,90 @@
+"""Settings of the auth service (env prefix AUTH_), on top of the mesh-wide PAWGLE_* settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from pawgle.common.config import ServiceSettings
+
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+
+
+class Settings(ServiceSettings):
+    """Everything the auth service can be told; production refuses to start without real secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "auth"
+
+    # Signing keys (Ed25519). Production: the current private key as PEM text or a file, plus the
+    # previous keys (public or private PEM files) that stay published until their tokens have expired.
+    signing_key: SecretStr | None = None
+    signing_key_file: Path | None = None
+    previous_key_files: list[Path] = Field(default_factory=list)
+    # Keys the HMAC that derives a rotated refresh token's successor (see sessions.py).
+    refresh_secret: SecretStr | None = None
+
+    access_ttl_s: int = Field(900, ge=60, le=900)
+    refresh_ttl_s: int = Field(86400, ge=300)
+    refresh_family_max_s: int = Field(30 * 86400, ge=300)
+    refresh_grace_s: int = Field(60, ge=60, le=600)
+    magic_link_ttl_s: int = Field(900, ge=60, le=900)
+
+    refresh_cookie_name: str = "pawgle_refresh"
+    cookie_domain: str | None = None
+    cookie_path: str = "/"
+    cookie_samesite: Literal["lax", "strict", "none"] = "lax"
+    # None: Secure in production, off for http://localhost development.
+    cookie_secure: bool | None = None
+    # Origins besides PAWGLE_FRONTEND_ORIGIN that may call the cookie-only endpoints (refresh, logout).
+    allowed_origins: list[str] = Field(default_factory=list)
+
+    google_client_id: str | None = None
+    google_jwks_url: str = GOOGLE_CERTS_URL
+    google_issuers: list[str] = Field(default_factory=lambda: ["accounts.google.com", "https://accounts.google.com"])
+
+    # Argon2id cost; raising them rehashes each password at its next successful login.
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_kib: int = Field(65536, ge=8)
+    argon2_parallelism: int = Field(4, ge=1)
+
+    verify_email_next: str = "/user"
+    password_reset_path: str = "/auth/reset-password"
+
+    throttle_enabled: bool = True
+    throttle_bucket: str = "throttles"
+    # Per-scope overrides, e.g. AUTH_THROTTLE_RATES='{"login": "20/min"}'.
+    throttle_rates: dict[str, str] = Field(default_factory=dict)
+    # Peers whose X-Forwarded-For is believed (the gateway); anyone else is keyed by its own address.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if not self.is_production:
+            return self
+        if self.signing_key is None and self.signing_key_file is None:
+            raise ValueError("production needs AUTH_SIGNING_KEY or AUTH_SIGNING_KEY_FILE (an Ed25519 private key)")
+        if self.refresh_secret is None or len(self.refresh_secret.get_secret_value()) < 32:
+            raise ValueError("production needs AUTH_REFRESH_SECRET of at least 32 characters")
+        if self.cookie_secure is False:
+            raise ValueError("production refresh cookies must be Secure")
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.is_production or self.cookie_samesite == "none"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where development keys and secrets are generated and kept across restarts."""
+        return self.service_dir / "keys"
+
+    @property
+    def origins_allowed(self) -> set[str]:
+        return {o.rstrip("/").lower() for o in [self.frontend_origin, *self.allowed_origins] if o}

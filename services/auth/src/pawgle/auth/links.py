@@ -1,0 +1,97 @@
+"""One-time links (sign-in, e-mail verification, password reset): issued hashed, consumed once.
+
+A token carries 256 random bits; only its SHA-256 is stored. Issuing a link voids the user's unused links of
+the same kind; the notifier receives the full link on the AUTH stream, which keeps it no longer than the link
+lives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from sqlmodel import Session
+
+from pawgle.auth import repository
+from pawgle.auth.kit import AuthKit
+from pawgle.auth.models import MagicLink, User, utcnow
+from pawgle.common.bus.outbox import add_event
+from pawgle.common.events.users import MagicLinkRequested
+
+SIGN_IN = "sign_in"
+VERIFY_EMAIL = "verify_email"
+PASSWORD_RESET = "password_reset"
+# Both of these sign the user in when consumed on the magic-link page.
+SIGN_IN_PURPOSES = (SIGN_IN, VERIFY_EMAIL)
+
+MISSING = "Missing token."
+EXPIRED = "This link has expired. Request a new one."
+INVALID = "Invalid or tampered link."
+USED = "This link has already been used."
+NO_ACCOUNT = "Account no longer exists."
+
+
+class LinkError(Exception):
+    """A link that cannot be used; the message is what the user sees."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_link(session: Session, *, kit: AuthKit, user: User, purpose: str) -> str:
+    """Create a link for `user`, void their older ones of the same purpose, and queue the e-mail."""
+    assert user.id is not None
+    assert user.email is not None
+    now = utcnow()
+    token = secrets.token_urlsafe(32)
+    expires_at = now + timedelta(seconds=kit.settings.magic_link_ttl_s)
+    purposes = SIGN_IN_PURPOSES if purpose in SIGN_IN_PURPOSES else (purpose,)
+    repository.invalidate_magic_links(session, user.id, now=now, purposes=purposes)
+    repository.save(
+        session,
+        MagicLink(token_hash=_hash(token), user_id=user.id, purpose=purpose, created_at=now, expires_at=expires_at),
+    )
+    origin = kit.settings.frontend_origin.rstrip("/")
+    if purpose == PASSWORD_RESET:
+        link = f"{origin}{kit.settings.password_reset_path}?{urlencode({'token': token})}"
+    else:
+        query = {"token": token}
+        if purpose == VERIFY_EMAIL:
+            query["next"] = kit.settings.verify_email_next  # always a relative path (contract 8.2)
+        link = f"{origin}/auth/magic?{urlencode(query)}"
+    add_event(
+        session,
+        MagicLinkRequested(user_id=user.id, email=user.email, link=link, purpose=purpose, expires_at=expires_at),
+        producer="auth",
+    )
+    return token
+
+
+def redeem_link(session: Session, *, token: str, purposes: tuple[str, ...]) -> tuple[MagicLink, User]:
+    """Mark a link used (exactly once, even under concurrent clicks) and return it with its user."""
+    token = (token or "").strip()
+    if not token:
+        raise LinkError(MISSING)
+    if len(token) > 200:
+        raise LinkError(INVALID)
+    link = repository.find_magic_link(session, _hash(token))
+    if link is None or link.id is None or link.purpose not in purposes:
+        raise LinkError(INVALID)
+    if link.used_at is not None:
+        raise LinkError(USED)
+    now = utcnow()
+    if link.invalidated_at is not None or link.expires_at <= now:
+        raise LinkError(EXPIRED)
+    user = repository.get_user(session, link.user_id)
+    if user is None or not user.can_sign_in:
+        raise LinkError(NO_ACCOUNT)
+    if not repository.claim_magic_link(session, link.id, now):
+        raise LinkError(USED)
+    return link, user

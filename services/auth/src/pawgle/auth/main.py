@@ -1,0 +1,82 @@
+"""The auth service app: accounts, sessions, tokens and signing keys."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from pawgle.auth.api import router
+from pawgle.auth.config import Settings
+from pawgle.auth.google import GoogleVerifier
+from pawgle.auth.keys import load_key_ring, load_refresh_secret
+from pawgle.auth.kit import AuthKit
+from pawgle.auth.passwords import Passwords
+from pawgle.auth.sessions import SessionPolicy
+from pawgle.auth.tokens import AccessTokenIssuer
+from pawgle.common.app import create_service_app
+from pawgle.common.throttle import ThrottleStore, TrustedProxies
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def build_kit(settings: Settings) -> AuthKit:
+    """Load keys and secrets (refusing unsafe production settings) and assemble what the services need."""
+    key_ring = load_key_ring(settings)
+    passwords = Passwords(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+    google = None
+    if settings.google_client_id:
+        google = GoogleVerifier(
+            client_id=settings.google_client_id, jwks_url=settings.google_jwks_url, issuers=settings.google_issuers
+        )
+    kit = AuthKit(
+        settings=settings,
+        passwords=passwords,
+        tokens=AccessTokenIssuer(
+            key_ring, issuer=settings.jwt_issuer, audience=settings.jwt_audience, ttl_s=settings.access_ttl_s
+        ),
+        sessions=SessionPolicy(
+            secret=load_refresh_secret(settings),
+            ttl_s=settings.refresh_ttl_s,
+            family_max_s=settings.refresh_family_max_s,
+            grace_s=settings.refresh_grace_s,
+        ),
+        google=google,
+    )
+    return kit
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The auth service; keys, hasher and throttles are set up when the app starts."""
+    settings = settings or Settings()
+
+    async def on_startup(app: FastAPI) -> None:
+        kit = await asyncio.to_thread(build_kit, settings)
+        app.state.kit = kit
+        app.state.key_ring = kit.tokens.keys
+        # Our own Bearer-protected routes verify against our keys without a round trip.
+        app.state.token_verifier.jwks.set_keys(kit.tokens.keys.jwks())
+        app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
+        app.state.throttle_store = await ThrottleStore.open(
+            app.state.js,
+            bucket=settings.throttle_bucket,
+            replicas=settings.stream_replicas,
+            overrides=settings.throttle_rates,
+            enabled=settings.throttle_enabled,
+        )
+        log.info(
+            "auth keys loaded",
+            extra={"kids": [k.kid for k in kit.tokens.keys.keys], "password_hash": kit.passwords.parameters},
+        )
+
+    return create_service_app(
+        settings, title="PawGle auth", routers=[router], migrations=MIGRATIONS, on_startup=on_startup
+    )

@@ -1,0 +1,134 @@
+"""Every query of the auth service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, select
+
+from pawgle.auth.models import Identity, MagicLink, RefreshToken, User
+
+T = TypeVar("T", bound=SQLModel)
+
+
+class DuplicateError(Exception):
+    """A unique column already holds this value."""
+
+
+def save(session: Session, row: T) -> T:
+    """Insert or update a row and flush, so ids are assigned and unique violations surface here."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise DuplicateError(str(exc.orig)) from exc
+    return row
+
+
+def get_user(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def find_user_by_email(session: Session, email_key: str) -> User | None:
+    return session.exec(select(User).where(User.email_key == email_key)).first()
+
+
+def find_user_by_username(session: Session, username_key: str) -> User | None:
+    return session.exec(select(User).where(User.username_key == username_key)).first()
+
+
+def count_users(session: Session) -> int:
+    """Accounts that can sign in (verified, active, not deleted)."""
+    query = (
+        select(func.count())
+        .select_from(User)
+        .where(
+            User.email_verified == True,  # noqa: E712  (SQL comparison)
+            User.is_active == True,  # noqa: E712
+            User.deleted_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    return int(session.exec(query).one())
+
+
+def find_refresh_token(session: Session, token_hash: str) -> RefreshToken | None:
+    return session.exec(select(RefreshToken).where(RefreshToken.token_hash == token_hash)).first()
+
+
+def claim_rotation(session: Session, token_id: int, now: datetime) -> bool:
+    """Mark a token rotated unless someone else already did; True for the one caller that won."""
+    result: Any = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None))  # type: ignore[union-attr]
+        .values(rotated_at=now)
+    )
+    return bool(result.rowcount == 1)
+
+
+def revoke_family(session: Session, family_id: str, *, reason: str, now: datetime) -> int:
+    result: Any = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    return int(result.rowcount)
+
+
+def revoke_user_tokens(session: Session, user_id: int, *, reason: str, now: datetime) -> int:
+    result: Any = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    return int(result.rowcount)
+
+
+def delete_expired_tokens(session: Session, now: datetime) -> int:
+    result: Any = session.execute(delete(RefreshToken).where(RefreshToken.family_expires_at < now))
+    return int(result.rowcount)
+
+
+def find_magic_link(session: Session, token_hash: str) -> MagicLink | None:
+    return session.exec(select(MagicLink).where(MagicLink.token_hash == token_hash)).first()
+
+
+def invalidate_magic_links(
+    session: Session, user_id: int, *, now: datetime, purposes: Iterable[str] | None = None
+) -> int:
+    """Void every unused link of a user (of the given purposes, else all)."""
+    query = update(MagicLink).where(
+        MagicLink.user_id == user_id,
+        MagicLink.used_at.is_(None),  # type: ignore[union-attr]
+        MagicLink.invalidated_at.is_(None),  # type: ignore[union-attr]
+    )
+    if purposes is not None:
+        query = query.where(MagicLink.purpose.in_(list(purposes)))  # type: ignore[attr-defined]
+    result: Any = session.execute(query.values(invalidated_at=now))
+    return int(result.rowcount)
+
+
+def claim_magic_link(session: Session, link_id: int, now: datetime) -> bool:
+    """Mark a link used unless it already was (or was voided); True for the one caller that won."""
+    result: Any = session.execute(
+        update(MagicLink)
+        .where(
+            MagicLink.id == link_id,
+            MagicLink.used_at.is_(None),  # type: ignore[union-attr]
+            MagicLink.invalidated_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(used_at=now)
+    )
+    return bool(result.rowcount == 1)
+
+
+def find_identity(session: Session, provider: str, subject: str) -> Identity | None:
+    return session.exec(select(Identity).where(Identity.provider == provider, Identity.subject == subject)).first()
+
+
+def delete_identities(session: Session, user_id: int) -> int:
+    result: Any = session.execute(delete(Identity).where(Identity.user_id == user_id))
+    return int(result.rowcount)
