@@ -53,3 +53,17 @@ class MessageSent(EventData):
     conversation_id: str
     sender_id: int
     recipient_ids: list[int]
+    # Set by contact-owner (L7): the notifier then tells the owner "Someone has information about your <type> <name>".
+    via_contact_owner: bool = False
+    pet_name: str | None = None
+    pet_type: str | None = None
+
+
+@event_model
+class EmailReplyReceived(EventData):
+    """A participant answered a chat e-mail (X1, proven by a per-party reply token): chat posts the text as them."""
+
+    event_type = "message.email_reply_received"
+    conversation_id: str
+    sender_id: int
+    body: str

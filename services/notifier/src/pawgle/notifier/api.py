@@ -1,0 +1,94 @@
+"""Thin routers for alerts (R1-R4), notifications (N1-N3) and inbound e-mail replies (X1)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from pawgle.common.auth import CurrentUserId
+from pawgle.common.db import SessionDep
+from pawgle.notifier import service
+from pawgle.notifier.schemas import (
+    AlertCreate,
+    AlertRead,
+    AlertUpdate,
+    DetailMessage,
+    InboundReply,
+    InboundResult,
+    NotificationList,
+    NotificationRead,
+)
+
+router = APIRouter(prefix="/api/auth")
+
+
+def _alert(area: object) -> AlertRead:
+    return AlertRead.model_validate(area, from_attributes=True)
+
+
+@router.get("/alerts/", response_model=list[AlertRead])
+def list_alerts(session: SessionDep, user_id: CurrentUserId) -> list[AlertRead]:
+    """The caller's alert areas, newest first."""
+    return [_alert(area) for area in service.list_alerts(session=session, user_id=user_id)]
+
+
+@router.post("/alerts/", response_model=AlertRead, status_code=201)
+def create_alert(data: AlertCreate, session: SessionDep, user_id: CurrentUserId) -> AlertRead:
+    """Watch a new area (at most 10 per user)."""
+    return _alert(service.create_alert(session=session, user_id=user_id, data=data))
+
+
+@router.get("/alerts/{alert_id:int}/", response_model=AlertRead)
+def get_alert(alert_id: int, session: SessionDep, user_id: CurrentUserId) -> AlertRead:
+    """One of the caller's areas."""
+    return _alert(service.get_alert(session=session, user_id=user_id, alert_id=alert_id))
+
+
+@router.api_route("/alerts/{alert_id:int}/", methods=["PATCH", "PUT"], response_model=AlertRead)
+def update_alert(alert_id: int, data: AlertUpdate, session: SessionDep, user_id: CurrentUserId) -> AlertRead:
+    """Change any of an area's fields, or pause it with is_active."""
+    return _alert(service.update_alert(session=session, user_id=user_id, alert_id=alert_id, data=data))
+
+
+@router.delete("/alerts/{alert_id:int}/", status_code=204)
+def delete_alert(alert_id: int, session: SessionDep, user_id: CurrentUserId) -> Response:
+    """Stop watching an area."""
+    service.delete_alert(session=session, user_id=user_id, alert_id=alert_id)
+    return Response(status_code=204)
+
+
+@router.get("/notifications/", response_model=NotificationList)
+def list_notifications(session: SessionDep, user_id: CurrentUserId) -> NotificationList:
+    """The newest 50 notifications and the count of every unread one."""
+    rows, unread = service.list_notifications(session=session, user_id=user_id)
+    return NotificationList(
+        notifications=[NotificationRead.model_validate(row, from_attributes=True) for row in rows],
+        unread_count=unread,
+    )
+
+
+@router.api_route("/notifications/read-all/", methods=["POST", "PUT"], response_model=DetailMessage)
+def mark_all_read(session: SessionDep, user_id: CurrentUserId) -> DetailMessage:
+    """Mark every notification of the caller read."""
+    service.mark_all_read(session=session, user_id=user_id)
+    return DetailMessage(detail="All notifications marked as read")
+
+
+@router.api_route("/notifications/{notification_id:int}/read/", methods=["POST", "PUT"], response_model=DetailMessage)
+def mark_read(notification_id: int, session: SessionDep, user_id: CurrentUserId) -> DetailMessage:
+    """Mark one notification read."""
+    service.mark_read(session=session, user_id=user_id, notification_id=notification_id)
+    return DetailMessage(detail="Marked as read")
+
+
+def require_forward_secret(request: Request, x_forward_secret: Annotated[str | None, Header()] = None) -> None:
+    """Server-to-server auth of X1, checked before the body is even parsed."""
+    service.check_forward_secret(settings=request.app.state.settings, secret=x_forward_secret)
+
+
+@router.post("/email/forward-reply/", response_model=InboundResult, dependencies=[Depends(require_forward_secret)])
+def forward_reply(request: Request, payload: InboundReply, session: SessionDep) -> InboundResult:
+    """A reply to a chat e-mail, forwarded by the frontend's inbound route: posted into the chat."""
+    service.accept_email_reply(session=session, settings=request.app.state.settings, payload=payload)
+    return InboundResult(success=True, message="Forwarded")

@@ -1,0 +1,1 @@
+"""E-mail: composing link-only messages, the e-mail log, the background sender and its two adapters."""

@@ -1,0 +1,170 @@
+"""The e-mail log's queries: queue idempotently, claim due messages with a lease, record the outcome."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, func, select
+
+from pawgle.notifier.mail.compose import ComposedEmail
+from pawgle.notifier.models import EmailMessage, utcnow
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+# Sign-in links are secrets: once delivered, the log keeps that a mail went out, not the link.
+SCRUB_AFTER_SEND = {"sign_in", "verify_email", "password_reset"}
+
+
+_QUEUED_FLAG = "pawgle_notifier_mail_queued"
+_listeners: list[Callable[[], None]] = []
+_listeners_lock = threading.Lock()
+
+
+def on_mail_committed(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback` after each commit that queued e-mail (wakes the sender); returns an unsubscribe."""
+    with _listeners_lock:
+        _listeners.append(callback)
+
+    def unsubscribe() -> None:
+        with _listeners_lock:
+            if callback in _listeners:
+                _listeners.remove(callback)
+
+    return unsubscribe
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if not session.info.pop(_QUEUED_FLAG, False):
+        return
+    with _listeners_lock:
+        callbacks = list(_listeners)
+    for callback in callbacks:
+        callback()
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_QUEUED_FLAG, None)
+
+
+def email_key(event_id: str, recipient: str, kind: str) -> str:
+    """The deterministic key of one e-mail: the same event, recipient and kind never make two."""
+    return hashlib.sha256(f"{event_id}|{recipient}|{kind}".encode()).hexdigest()
+
+
+def queue_email(
+    session: Session,
+    *,
+    key: str,
+    composed: ComposedEmail,
+    to_address: str,
+    user_id: int | None,
+    reply_to: str | None = None,
+) -> bool:
+    """Write an e-mail into the log in the caller's transaction; False when that key is already there."""
+    if session.exec(select(EmailMessage.id).where(EmailMessage.dedupe_key == key)).first() is not None:
+        return False
+    session.add(
+        EmailMessage(
+            dedupe_key=key,
+            kind=composed.kind,
+            user_id=user_id,
+            to_address=to_address,
+            reply_to=reply_to,
+            subject=composed.subject,
+            text_body=composed.text,
+            html_body=composed.html,
+        )
+    )
+    session.flush()
+    session.info[_QUEUED_FLAG] = True
+    return True
+
+
+def claim_due(session: Session, *, limit: int, lease_s: float, now: datetime | None = None) -> list[EmailMessage]:
+    """Lease up to `limit` due e-mails to this caller (one table, no SKIP LOCKED: works on TiDB too)."""
+    now = now or utcnow()
+    due = (
+        select(EmailMessage.id)
+        .where(EmailMessage.status == PENDING, col(EmailMessage.next_attempt_at) <= now)
+        .where(or_(col(EmailMessage.lease_until).is_(None), col(EmailMessage.lease_until) < now))
+        .order_by(col(EmailMessage.next_attempt_at), col(EmailMessage.id))
+        .limit(limit)
+    )
+    ids = list(session.exec(due).all())
+    if not ids:
+        return []
+    owner = secrets.token_hex(16)
+    session.exec(
+        update(EmailMessage)
+        .where(col(EmailMessage.id).in_(ids), col(EmailMessage.status) == PENDING)
+        .where(or_(col(EmailMessage.lease_until).is_(None), col(EmailMessage.lease_until) < now))
+        .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s))
+    )
+    claimed = select(EmailMessage).where(EmailMessage.lease_owner == owner).order_by(col(EmailMessage.id))
+    return list(session.exec(claimed).all())
+
+
+def mark_sent(session: Session, mail_id: int, *, provider_id: str, now: datetime | None = None) -> None:
+    row = session.get(EmailMessage, mail_id)
+    if row is None:  # erased meanwhile (user.deleted)
+        return
+    row.status, row.provider_id, row.sent_at = SENT, provider_id[:120], now or utcnow()
+    row.attempts += 1
+    row.lease_owner = row.lease_until = None
+    row.last_error = None
+    if row.kind in SCRUB_AFTER_SEND:
+        row.text_body = row.html_body = "[delivered; link removed]"
+    session.add(row)
+
+
+def mark_attempt_failed(
+    session: Session, mail_id: int, *, error: str, retry_in_s: float | None, now: datetime | None = None
+) -> str | None:
+    """Record a failed attempt: due again in `retry_in_s`, or FAILED when None. Returns the new status."""
+    row = session.get(EmailMessage, mail_id)
+    if row is None:
+        return None
+    now = now or utcnow()
+    row.attempts += 1
+    row.last_error = error[:2000]
+    row.lease_owner = row.lease_until = None
+    if retry_in_s is None:
+        row.status = FAILED
+    else:
+        row.next_attempt_at = now + timedelta(seconds=retry_in_s)
+    session.add(row)
+    return row.status
+
+
+def requeue_failed(session: Session, *, now: datetime | None = None) -> int:
+    """Give every FAILED e-mail a fresh round of attempts (after an operator fixed the cause)."""
+    result = session.exec(
+        update(EmailMessage)
+        .where(col(EmailMessage.status) == FAILED)
+        .values(status=PENDING, attempts=0, next_attempt_at=now or utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
+def pending_count(session: Session) -> int:
+    query = select(func.count()).select_from(EmailMessage).where(EmailMessage.status == PENDING)
+    return int(session.exec(query).one())
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    query = select(EmailMessage.status, func.count()).group_by(EmailMessage.status)
+    return {status: int(n) for status, n in session.exec(query).all()}
+
+
+def emails_for(session: Session, *, to_address: str | None = None) -> Sequence[EmailMessage]:
+    query = select(EmailMessage).order_by(col(EmailMessage.id))
+    if to_address is not None:
+        query = query.where(EmailMessage.to_address == to_address)
+    return session.exec(query).all()

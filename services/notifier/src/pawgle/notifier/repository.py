@@ -1,0 +1,176 @@
+"""Every query of the notifier except the e-mail log's (see mail/store.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, insert, or_, update
+from sqlmodel import Session, col, select
+
+from pawgle.notifier import geo
+from pawgle.notifier.models import (
+    AlertArea,
+    AlertAreaCell,
+    ChatPage,
+    Contact,
+    EmailMessage,
+    MatchMail,
+    Notification,
+    PetName,
+    ReplyToken,
+)
+
+# --- alert areas ---------------------------------------------------------------------------------
+
+
+def lock_user_alerts(session: Session, user_id: int) -> int:
+    """Count a user's areas, locking them so two concurrent creations cannot both pass the cap."""
+    rows = session.exec(select(AlertArea.id).where(AlertArea.user_id == user_id).with_for_update()).all()
+    return len(rows)
+
+
+def list_alerts(session: Session, user_id: int) -> Sequence[AlertArea]:
+    query = select(AlertArea).where(AlertArea.user_id == user_id)
+    return session.exec(query.order_by(col(AlertArea.created_at).desc(), col(AlertArea.id).desc())).all()
+
+
+def get_alert(session: Session, *, user_id: int, alert_id: int) -> AlertArea | None:
+    area = session.get(AlertArea, alert_id)
+    return area if area is not None and area.user_id == user_id else None
+
+
+def save_alert(session: Session, area: AlertArea, *, reindex: bool) -> AlertArea:
+    """Insert or update an area; `reindex` rewrites its grid cells (a new centre or radius)."""
+    session.add(area)
+    session.flush()
+    assert area.id is not None
+    if reindex:
+        index_alert_cells(session, area.id, geo.cells_covering(area.center_lat, area.center_lon, area.radius_km))
+    return area
+
+
+def index_alert_cells(session: Session, alert_id: int, cells: Iterable[int]) -> None:
+    session.exec(delete(AlertAreaCell).where(col(AlertAreaCell.alert_id) == alert_id))
+    rows = [{"cell": cell, "alert_id": alert_id} for cell in cells]
+    if rows:
+        session.exec(insert(AlertAreaCell), params=rows)
+
+
+def delete_alert(session: Session, area: AlertArea) -> None:
+    session.exec(delete(AlertAreaCell).where(col(AlertAreaCell.alert_id) == area.id))
+    session.delete(area)
+    session.flush()
+
+
+def alert_candidates(session: Session, *, cell: int, status: str, exclude_user_ids: set[int]) -> Sequence[AlertArea]:
+    """Active areas indexed under `cell` whose filter accepts `status`: only this cell, never a full scan."""
+    query = (
+        select(AlertArea)
+        .join(AlertAreaCell, col(AlertAreaCell.alert_id) == col(AlertArea.id))
+        .where(AlertAreaCell.cell == cell, col(AlertArea.is_active).is_(True))
+        .where(col(AlertArea.status_filter).in_(["", status]))
+    )
+    if exclude_user_ids:
+        query = query.where(col(AlertArea.user_id).not_in(exclude_user_ids))
+    return session.exec(query.order_by(col(AlertArea.id))).all()
+
+
+# --- notifications -------------------------------------------------------------------------------
+
+
+def existing_notification_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    if not keys:
+        return set()
+    query = select(Notification.dedupe_key).where(col(Notification.dedupe_key).in_(keys))
+    return set(session.exec(query).all())
+
+
+def add_notifications(session: Session, notifications: Sequence[Notification]) -> None:
+    session.add_all(notifications)
+    session.flush()
+
+
+def latest_notifications(session: Session, user_id: int, *, limit: int) -> Sequence[Notification]:
+    query = select(Notification).where(Notification.user_id == user_id)
+    return session.exec(query.order_by(col(Notification.id).desc()).limit(limit)).all()
+
+
+def count_unread(session: Session, user_id: int) -> int:
+    query = select(func.count()).select_from(Notification)
+    return int(session.exec(query.where(Notification.user_id == user_id, col(Notification.is_read).is_(False))).one())
+
+
+def get_notification(session: Session, *, user_id: int, notification_id: int) -> Notification | None:
+    row = session.get(Notification, notification_id)
+    return row if row is not None and row.user_id == user_id else None
+
+
+def mark_all_read(session: Session, user_id: int) -> None:
+    session.exec(
+        update(Notification)
+        .where(col(Notification.user_id) == user_id, col(Notification.is_read).is_(False))
+        .values(is_read=True)
+    )
+
+
+# --- projections ---------------------------------------------------------------------------------
+
+
+def get_contact(session: Session, user_id: int) -> Contact | None:
+    return session.get(Contact, user_id)
+
+
+def contacts_by_user(session: Session, user_ids: Iterable[int]) -> dict[int, Contact]:
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    return {c.user_id: c for c in session.exec(select(Contact).where(col(Contact.user_id).in_(ids))).all()}
+
+
+def save(session: Session, row: object) -> None:
+    session.add(row)
+    session.flush()
+
+
+def get_pet_name(session: Session, pet_id: int) -> PetName | None:
+    return session.get(PetName, pet_id)
+
+
+def delete_pet_name(session: Session, pet_id: int) -> None:
+    session.exec(delete(PetName).where(col(PetName.pet_id) == pet_id))
+
+
+def get_match_mail(session: Session, match_id: int) -> MatchMail | None:
+    return session.get(MatchMail, match_id)
+
+
+def get_chat_page(session: Session, *, conversation_id: str, user_id: int) -> ChatPage | None:
+    return session.get(ChatPage, (conversation_id, user_id))
+
+
+def find_reply_token(session: Session, token_hash: str, *, now: datetime) -> ReplyToken | None:
+    row = session.get(ReplyToken, token_hash)
+    return row if row is not None and row.expires_at > now else None
+
+
+def delete_expired_reply_tokens(session: Session, *, now: datetime) -> None:
+    session.exec(delete(ReplyToken).where(col(ReplyToken.expires_at) <= now))
+
+
+# --- erasure -------------------------------------------------------------------------------------
+
+
+def erase_user(session: Session, user_id: int) -> None:
+    """Delete everything the notifier keeps about a user (user.deleted)."""
+    alert_ids = select(AlertArea.id).where(AlertArea.user_id == user_id)
+    session.exec(delete(AlertAreaCell).where(col(AlertAreaCell.alert_id).in_(alert_ids)))
+    session.exec(delete(AlertArea).where(col(AlertArea.user_id) == user_id))
+    session.exec(delete(Notification).where(col(Notification.user_id) == user_id))
+    session.exec(delete(Contact).where(col(Contact.user_id) == user_id))
+    session.exec(delete(PetName).where(col(PetName.owner_id) == user_id))
+    session.exec(delete(ChatPage).where(col(ChatPage.user_id) == user_id))
+    session.exec(delete(ReplyToken).where(col(ReplyToken.user_id) == user_id))
+    session.exec(update(MatchMail).where(col(MatchMail.lost_user_id) == user_id).values(lost_user_id=None, name=None))
+    # Pending mail to the user is dropped too: the address it would go to is personal data.
+    session.exec(delete(EmailMessage).where(or_(col(EmailMessage.user_id) == user_id)))

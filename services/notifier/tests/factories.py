@@ -1,0 +1,146 @@
+"""Factories for the notifier's tests: rows in its tables, event payloads and signed access tokens."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlmodel import Session
+
+from pawgle.common.events.reports import ReportFiled
+from pawgle.common.events.users import UserRegistered
+from pawgle.notifier import repository
+from pawgle.notifier.models import AlertArea, Contact, Notification
+
+_ids = itertools.count(int(time.time() * 1000) % 1_000_000_000)
+
+
+def next_id() -> int:
+    """A fresh positive id, unique within the test session."""
+    return next(_ids)
+
+
+class TokenIssuer:
+    """Signs Ed25519 access tokens the way the auth service does; `jwks` is its public key set."""
+
+    def __init__(self, *, issuer: str, audience: str) -> None:
+        self.key = Ed25519PrivateKey.generate()
+        self.kid = f"test-{uuid.uuid4().hex[:8]}"
+        self.issuer = issuer
+        self.audience = audience
+
+    @property
+    def jwks(self) -> dict[str, Any]:
+        jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.key.public_key()))
+        return {"keys": [{**jwk, "kid": self.kid, "alg": "EdDSA", "use": "sig"}]}
+
+    def token(self, user_id: int, *, expires_in_s: int = 600) -> str:
+        now = int(time.time())
+        claims = {
+            "user_id": user_id,
+            "token_type": "access",
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "exp": now + expires_in_s,
+            "iss": self.issuer,
+            "aud": self.audience,
+        }
+        return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
+
+    def headers(self, user_id: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user_id)}"}
+
+
+def create_alert(session: Session, **overrides: Any) -> AlertArea:
+    """An indexed alert area (default: 5 km around central Paris, any status)."""
+    fields: dict[str, Any] = {
+        "user_id": next_id(),
+        "label": "home",
+        "center_lat": 48.8566,
+        "center_lon": 2.3522,
+        "radius_km": 5.0,
+        "status_filter": "",
+        "is_active": True,
+    }
+    fields.update(overrides)
+    return repository.save_alert(session, AlertArea(**fields), reindex=True)
+
+
+def create_contact(session: Session, user_id: int, **overrides: Any) -> Contact:
+    fields: dict[str, Any] = {
+        "user_id": user_id,
+        "email": f"user{user_id}@example.org",
+        "display_name": f"user {user_id}",
+        "email_verified": True,
+        "is_active": True,
+        "updated_at": datetime(2020, 1, 1),
+    }
+    fields.update(overrides)
+    contact = Contact(**fields)
+    repository.save(session, contact)
+    return contact
+
+
+def create_notification(session: Session, user_id: int, **overrides: Any) -> Notification:
+    fields: dict[str, Any] = {
+        "user_id": user_id,
+        "verb": "nearby_alert",
+        "description": "A lost pet was reported nearby.",
+        "dedupe_key": f"test:{uuid.uuid4().hex}",
+    }
+    fields.update(overrides)
+    row = Notification(**fields)
+    repository.add_notifications(session, [row])
+    return row
+
+
+def report_filed(**overrides: Any) -> ReportFiled:
+    """A report.filed payload (default: a lost dog without photo in central Paris)."""
+    fields: dict[str, Any] = {
+        "report_id": next_id(),
+        "reporter_id": next_id(),
+        "status": "lost",
+        "latitude": 48.8566,
+        "longitude": 2.3522,
+        "animal_name": "Rex",
+        "type": "Dogs",
+        "breed": "Beagle",
+        "category": "Domestic",
+        "image_key": None,
+    }
+    fields.update(overrides)
+    return ReportFiled(**fields)
+
+
+def user_registered(user_id: int, **overrides: Any) -> UserRegistered:
+    fields: dict[str, Any] = {
+        "user_id": user_id,
+        "display_name": f"user {user_id}",
+        "email": f"user{user_id}@example.org",
+        "email_verified": True,
+    }
+    fields.update(overrides)
+    return UserRegistered(**fields)
+
+
+def in_minutes(minutes: float) -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=minutes)
+
+
+def wait_for(condition: Callable[[], Any], *, timeout_s: float = 15.0, interval_s: float = 0.05) -> Any:
+    """Poll until `condition()` is truthy and return its value; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(interval_s)
