@@ -4,6 +4,8 @@ Only the shared skeleton so far (health, readiness, metrics, the bus connection 
 its domain is not built yet, so every public path it will own answers a JSON 404 through the gateway.
 """
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from pawgle.common.app import create_service_app
@@ -13,4 +15,4 @@ from pawgle.embeddings.config import Settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the embeddings service app."""
     settings = settings or Settings()
-    return create_service_app(settings, title="PawGle embeddings")
+    return create_service_app(settings, title="PawGle embeddings", migrations=Path(__file__).with_name("migrations"))

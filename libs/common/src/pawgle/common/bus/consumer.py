@@ -24,13 +24,13 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from pawgle.common.bus.streams import stream_for
-from pawgle.common.bus.tables import DeadLetter, InboxEntry
-from pawgle.common.events.envelope import Envelope, EventData, UnknownEventError, decode_event
+from pawgle.common.bus.tables import DeadLetter, InboxEntry, utcnow
+from pawgle.common.events.envelope import Envelope, UnknownEventError, decode_event
 from pawgle.common.telemetry import (
     CONSUMER_LAG,
     DEAD_LETTERED,
@@ -90,73 +90,124 @@ def handle_delivery(
     engine: Engine, spec: ConsumerSpec, delivery: Delivery, *, inbox_name: str | None = None
 ) -> Outcome:
     """Apply one event exactly once: the inbox row and the handler's effects commit together."""
+    return handle_batch(engine, spec, [delivery], inbox_name=inbox_name)[0]
+
+
+def handle_batch(
+    engine: Engine, spec: ConsumerSpec, deliveries: list[Delivery], *, inbox_name: str | None = None
+) -> list[Outcome]:
+    """Apply a batch of events in one transaction; each event's inbox row commits with its effects.
+
+    The fast path runs the whole batch in one transaction. If any handler fails, that attempt is rolled
+    back and the batch is run again with a savepoint per event, so one failure costs only its own
+    event; parked events are written in the same transaction. If the commit fails, nothing of the batch
+    happened and every event is retried.
+    """
     consumer = inbox_name or spec.name
+    try:
+        results = _run_batch(engine, spec, deliveries, consumer, isolate=False)
+    except _HandlerFailed:
+        results = None
+    except Exception:  # noqa: BLE001 - a failed commit means none of the batch happened
+        log.warning("consumer %s: batch commit failed; it will be redelivered", consumer, exc_info=True)
+        return [Outcome.RETRY] * len(deliveries)
+    if results is None:
+        try:
+            results = _run_batch(engine, spec, deliveries, consumer, isolate=True)
+        except Exception:  # noqa: BLE001
+            log.warning("consumer %s: batch commit failed; it will be redelivered", consumer, exc_info=True)
+            return [Outcome.RETRY] * len(deliveries)
+    now = time.time()
+    for outcome, occurred_at in results:
+        EVENTS_HANDLED.labels(consumer, outcome.value).inc()
+        if occurred_at is not None:
+            EVENT_HANDLE_LATENCY.labels(consumer).observe(max(now - occurred_at, 0.0))
+    return [outcome for outcome, _ in results]
+
+
+class _HandlerFailed(Exception):
+    """A handler raised on the fast path: redo the batch with a savepoint per event."""
+
+
+def _run_batch(
+    engine: Engine, spec: ConsumerSpec, deliveries: list[Delivery], consumer: str, *, isolate: bool
+) -> list[tuple[Outcome, float | None]]:
+    with Session(engine) as session:
+        results = [_apply_one(session, spec, d, consumer, isolate=isolate) for d in deliveries]
+        session.commit()
+    return results
+
+
+_INBOX_INSERT_IGNORING_DUPLICATES = {
+    "sqlite": insert(InboxEntry.__table__).prefix_with("OR IGNORE"),  # type: ignore[arg-type]
+    "mysql": insert(InboxEntry.__table__).prefix_with("IGNORE"),  # type: ignore[arg-type]
+}
+
+
+def _inbox_insert(session: Session, consumer: str, event_id: str) -> bool:
+    """Record the event as handled by `consumer`; False when it already was (one statement, no race)."""
+    connection = session.connection()
+    row = {"consumer": consumer, "event_id": event_id, "handled_at": utcnow()}
+    statement = _INBOX_INSERT_IGNORING_DUPLICATES.get(connection.dialect.name)
+    if statement is None:  # PostgreSQL and other ON CONFLICT dialects
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement = pg_insert(InboxEntry.__table__).on_conflict_do_nothing()  # type: ignore[arg-type]
+    return bool(connection.execute(statement, row).rowcount)
+
+
+def _apply_one(
+    session: Session, spec: ConsumerSpec, delivery: Delivery, consumer: str, *, isolate: bool
+) -> tuple[Outcome, float | None]:
     try:
         envelope = decode_event(delivery.data)
     except UnknownEventError as exc:
-        park(engine, spec, delivery, error=str(exc), event_id=None)
-        return Outcome.PARKED
-    parent = context_from_headers(delivery.headers)
-    token = otel_context.attach(parent)
+        _park(session, spec, delivery, error=str(exc), event_id=None)
+        return Outcome.PARKED, None
+    token = otel_context.attach(context_from_headers(delivery.headers))
+    savepoint = session.begin_nested() if isolate else None
     try:
         with tracer().start_as_current_span(
             f"consume {spec.event_type}", kind=trace.SpanKind.CONSUMER, attributes={"consumer": consumer}
         ):
-            return _apply(engine, spec, delivery, envelope, consumer)
+            if not _inbox_insert(session, consumer, envelope.id):
+                if savepoint is not None:
+                    savepoint.rollback()
+                return Outcome.DUPLICATE, None
+            spec.handler(session, envelope)
+            session.flush()
+            if savepoint is not None:
+                savepoint.commit()
+            return Outcome.HANDLED, envelope.occurred_at.timestamp()
+    except Exception as exc:  # noqa: BLE001 - a handler failure of any kind is retried, then parked
+        if savepoint is None:
+            raise _HandlerFailed from exc
+        if savepoint.is_active:
+            savepoint.rollback()
+        log.warning(
+            "handler %s failed on %s (delivery %d)", consumer, envelope.id, delivery.num_delivered, exc_info=True
+        )
+        if delivery.num_delivered >= spec.max_deliveries:
+            _park(session, spec, delivery, error=f"{type(exc).__name__}: {exc}", event_id=envelope.id)
+            return Outcome.PARKED, None
+        return Outcome.RETRY, None
     finally:
         otel_context.detach(token)
 
 
-def _apply(
-    engine: Engine, spec: ConsumerSpec, delivery: Delivery, envelope: Envelope[EventData], consumer: str
-) -> Outcome:
-    try:
-        with Session(engine) as session:
-            if session.get(InboxEntry, (consumer, envelope.id)) is not None:
-                return Outcome.DUPLICATE
-            session.add(InboxEntry(consumer=consumer, event_id=envelope.id))
-            session.flush()
-            spec.handler(session, envelope)
-            session.commit()
-    except IntegrityError:
-        # Either a concurrent delivery recorded the same event first, or the handler hit a constraint.
-        with Session(engine) as session:
-            if session.get(InboxEntry, (consumer, envelope.id)) is not None:
-                return Outcome.DUPLICATE
-        return _failed(engine, spec, delivery, envelope, "integrity error in handler")
-    except Exception as exc:  # noqa: BLE001 - a handler failure of any kind is retried, then parked
-        log.warning(
-            "handler %s failed on %s (delivery %d)", consumer, envelope.id, delivery.num_delivered, exc_info=True
-        )
-        return _failed(engine, spec, delivery, envelope, f"{type(exc).__name__}: {exc}")
-    EVENT_HANDLE_LATENCY.labels(consumer).observe(max(time.time() - envelope.occurred_at.timestamp(), 0.0))
-    return Outcome.HANDLED
-
-
-def _failed(
-    engine: Engine, spec: ConsumerSpec, delivery: Delivery, envelope: Envelope[EventData], error: str
-) -> Outcome:
-    if delivery.num_delivered >= spec.max_deliveries:
-        park(engine, spec, delivery, error=error, event_id=envelope.id)
-        return Outcome.PARKED
-    return Outcome.RETRY
-
-
-def park(engine: Engine, spec: ConsumerSpec, delivery: Delivery, *, error: str, event_id: str | None) -> None:
+def _park(session: Session, spec: ConsumerSpec, delivery: Delivery, *, error: str, event_id: str | None) -> None:
     """Record an event this consumer gives up on, where an operator can list and retry it."""
-    with Session(engine) as session:
-        session.add(
-            DeadLetter(
-                consumer=spec.name,
-                event_id=event_id,
-                subject=delivery.subject,
-                stream_seq=delivery.stream_seq,
-                payload=delivery.data.decode(errors="replace"),
-                error=error[:4000],
-                deliveries=delivery.num_delivered,
-            )
+    session.add(
+        DeadLetter(
+            consumer=spec.name,
+            event_id=event_id,
+            subject=delivery.subject,
+            stream_seq=delivery.stream_seq,
+            payload=delivery.data.decode(errors="replace"),
+            error=error[:4000],
+            deliveries=delivery.num_delivered,
         )
-        session.commit()
+    )
     DEAD_LETTERED.labels(spec.name).inc()
     log.error(
         "event parked as dead letter",
@@ -260,7 +311,6 @@ class ConsumerRunner:
         deliveries = [to_delivery(msg) for msg in msgs]
         outcomes = await asyncio.to_thread(self._handle_batch, deliveries)
         for msg, delivery, outcome in zip(msgs, deliveries, outcomes, strict=True):
-            EVENTS_HANDLED.labels(self.spec.name, outcome.value).inc()
             if outcome is Outcome.RETRY:
                 await msg.nak(delay=backoff_delay(delivery.num_delivered))
             else:
@@ -268,4 +318,4 @@ class ConsumerRunner:
                 self.handled += 1
 
     def _handle_batch(self, deliveries: list[Delivery]) -> list[Outcome]:
-        return [handle_delivery(self.engine, self.spec, d) for d in deliveries]
+        return handle_batch(self.engine, self.spec, deliveries)

@@ -96,12 +96,15 @@ def tally_count(engine: Engine) -> int:
         return session.exec(select(func.count()).select_from(ProbeTally)).one()
 
 
-def latencies_us(engine: Engine) -> list[int]:
+def latencies_us(engine: Engine, *, key_prefix: str = "") -> list[int]:
+    """Publish-to-handler latency of each key starting with `key_prefix`."""
     with Session(read_only(engine)) as session:
-        return [row.latency_us for row in session.exec(select(ProbeTally)).all()]
+        return [row.latency_us for row in session.exec(select(ProbeTally)).all() if row.key.startswith(key_prefix)]
 
 
-async def _consume_forever(database_url: str, nats_url: str, service: str, slow_s: float, ack_wait_s: float) -> None:
+async def _consume_forever(
+    database_url: str, nats_url: str, service: str, slow_s: float, ack_wait_s: float, batch_size: int
+) -> None:
     from pawgle.common.bus.connection import connect_bus
     from pawgle.common.bus.consumer import ConsumerRunner
     from pawgle.common.db import make_engine
@@ -113,13 +116,15 @@ async def _consume_forever(database_url: str, nats_url: str, service: str, slow_
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m pawgle.common.testing.probe DATABASE_URL NATS_URL SERVICE SLOW_S ACK_WAIT_S`: a consumer
-    process for crash tests (they kill it with SIGKILL mid-batch)."""
+    """`python -m pawgle.common.testing.probe DATABASE_URL NATS_URL SERVICE SLOW_S ACK_WAIT_S [BATCH]`: a
+    consumer process for crash tests (they kill it with SIGKILL mid-batch) and benchmarks."""
     import asyncio
     import sys
 
-    database_url, nats_url, service, slow_s, ack_wait_s = (argv or sys.argv[1:])[:5]
-    asyncio.run(_consume_forever(database_url, nats_url, service, float(slow_s), float(ack_wait_s)))
+    args = argv or sys.argv[1:]
+    database_url, nats_url, service, slow_s, ack_wait_s = args[:5]
+    batch_size = int(args[5]) if len(args) > 5 else 8
+    asyncio.run(_consume_forever(database_url, nats_url, service, float(slow_s), float(ack_wait_s), batch_size))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,3 @@
+from pawgle.common.migrations import run_migrations
+
+run_migrations()
