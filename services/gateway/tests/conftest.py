@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from pawgle.common.testing.natsserver import free_port
@@ -37,6 +37,7 @@ class Upstream:
     ready: bool = True
     release: threading.Event = field(default_factory=threading.Event)
     open_streams: int = 0
+    open_websockets: int = 0
 
 
 def upstream_app(upstream: Upstream) -> FastAPI:
@@ -48,6 +49,33 @@ def upstream_app(upstream: Upstream) -> FastAPI:
         if upstream.ready:
             return JSONResponse({"status": "ok", "checks": {"database": "ok", "bus": "ok"}})
         return JSONResponse({"status": "unavailable", "checks": {"bus": "failed: timeout"}}, status_code=503)
+
+    @app.websocket("/api/auth/chat/ws/")
+    async def websocket_echo(websocket: WebSocket) -> None:
+        await websocket.accept(subprotocol=(websocket.scope.get("subprotocols") or [None])[0])
+        upstream.open_websockets += 1
+        try:
+            await websocket.send_json(
+                {
+                    "service": upstream.name,
+                    "path": websocket.url.path,
+                    "query": websocket.scope["query_string"].decode(),
+                    "headers": [[k.decode(), v.decode()] for k, v in websocket.scope["headers"]],
+                }
+            )
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("text") == "close-me":
+                    await websocket.close(code=4001, reason="bye")
+                    return
+                if message.get("text") is not None:
+                    await websocket.send_text("echo:" + message["text"])
+                else:
+                    await websocket.send_bytes(b"echo:" + message["bytes"])
+        finally:
+            upstream.open_websockets -= 1
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
     async def echo(request: Request) -> Response:
@@ -120,6 +148,7 @@ def _reset_upstreams(request: pytest.FixtureRequest) -> None:
             upstream.ready = True
             upstream.release.clear()
             upstream.open_streams = 0
+            upstream.open_websockets = 0
 
 
 def gateway_settings(urls: dict[str, str], data_dir: Path, **overrides: Any) -> Settings:

@@ -20,6 +20,7 @@ from pawgle.gateway.config import Settings
 from pawgle.gateway.middleware import CollapseLeadingSlashes, Cors, JsonServerError, RequestContext
 from pawgle.gateway.proxy import Proxy, ProxyDispatch
 from pawgle.gateway.routes import RouteTable
+from pawgle.gateway.websocket import WebSocketProxy
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(media.router)
     # add_middleware wraps: the last one added is the outermost.
-    app.add_middleware(ProxyDispatch, table=RouteTable(), proxy=proxy)
+    app.add_middleware(ProxyDispatch, table=RouteTable(), proxy=proxy, websockets=WebSocketProxy(settings))
     app.add_middleware(JsonServerError)
     app.add_middleware(Cors, origins=settings.allowed_origins, max_age_s=settings.cors_max_age_s)
     app.add_middleware(RequestContext, service=settings.service_name)

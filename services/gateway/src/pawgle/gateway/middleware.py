@@ -30,7 +30,7 @@ class CollapseLeadingSlashes:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("//"):
+        if scope["type"] in ("http", "websocket") and scope["path"].startswith("//"):
             scope = dict(scope)
             scope["path"] = "/" + scope["path"].lstrip("/")
             raw_path = scope.get("raw_path")

@@ -19,6 +19,7 @@ from pawgle.common.telemetry import current_trace_headers
 from pawgle.gateway.asgi import send_json_error
 from pawgle.gateway.config import Settings
 from pawgle.gateway.routes import RouteTable
+from pawgle.gateway.websocket import WebSocketProxy
 
 log = logging.getLogger(__name__)
 
@@ -233,16 +234,20 @@ class Proxy:
 class ProxyDispatch:
     """Paths of the route table go to their owner; anything else reaches the gateway's own routes."""
 
-    def __init__(self, app: ASGIApp, *, table: RouteTable, proxy: Proxy) -> None:
+    def __init__(self, app: ASGIApp, *, table: RouteTable, proxy: Proxy, websockets: WebSocketProxy) -> None:
         self.app = app
         self.table = table
         self.proxy = proxy
+        self.websockets = websockets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] in ("http", "websocket"):
             route = self.table.resolve(scope["path"])
             if route is not None:
                 scope.setdefault("state", {})["route_template"] = route.template
-                await self.proxy.forward(scope, receive, send, route.service)
+                if scope["type"] == "http":
+                    await self.proxy.forward(scope, receive, send, route.service)
+                else:
+                    await self.websockets.forward(scope, receive, send, route.service)
                 return
         await self.app(scope, receive, send)
