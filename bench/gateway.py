@@ -17,15 +17,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from bench.stats import percentile, report
 from pawgle.common.testing.natsserver import free_port
+from pawgle.gateway.routes import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/api/auth/users/count/"
+UPLOAD_PATH = "/api/auth/pets/add/"
 WARMUP = 300
 REQUESTS = 3000
+UPLOADS = 200
+UPLOAD_BYTES = 1024 * 1024
 
 
 def upstream_app() -> FastAPI:
@@ -35,6 +39,13 @@ def upstream_app() -> FastAPI:
     @app.get(PATH)
     async def users_count() -> dict[str, int]:
         return {"user_count": 42}
+
+    @app.post(UPLOAD_PATH)
+    async def upload(request: Request) -> dict[str, int]:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+        return {"received": size}
 
     @app.get("/readyz")
     async def readyz() -> dict[str, str]:
@@ -78,12 +89,24 @@ def timed_get(connection: http.client.HTTPConnection) -> float:
     return elapsed
 
 
+def timed_upload(connection: http.client.HTTPConnection, body: bytes) -> float:
+    """One 1 MB multipart-sized POST; seconds until the answer is read."""
+    started = time.perf_counter()
+    connection.request("POST", UPLOAD_PATH, body=body, headers={"Content-Type": "application/octet-stream"})
+    response = connection.getresponse()
+    response.read()
+    elapsed = time.perf_counter() - started
+    if response.status != 200:
+        raise RuntimeError(f"unexpected status {response.status}")
+    return elapsed
+
+
 def main() -> None:
     """Print p50/p99 direct, via the gateway, and the overhead the gateway adds."""
     upstream_port, gateway_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         gateway_env = {
-            "PAWGLE_AUTH_URL": f"http://127.0.0.1:{upstream_port}",
+            **{f"PAWGLE_{name.upper()}_URL": f"http://127.0.0.1:{upstream_port}" for name in SERVICES},
             "PAWGLE_DATA_DIR": data_dir,
             "PAWGLE_LOG_LEVEL": "WARNING",
         }
@@ -101,12 +124,23 @@ def main() -> None:
             for _ in range(REQUESTS):
                 direct_s.append(timed_get(direct))
                 via_s.append(timed_get(via))
+            body = os.urandom(UPLOAD_BYTES)
+            upload_direct_s: list[float] = []
+            upload_via_s: list[float] = []
+            for _ in range(UPLOADS):
+                upload_direct_s.append(timed_upload(direct, body))
+                upload_via_s.append(timed_upload(via, body))
     d50, d99 = percentile(direct_s, 50) * 1000, percentile(direct_s, 99) * 1000
     v50, v99 = percentile(via_s, 50) * 1000, percentile(via_s, 99) * 1000
     report(f"GET {PATH}, {REQUESTS} sequential requests each way, keep-alive, loopback")
     report(f"direct:      p50 {d50:.2f} ms, p99 {d99:.2f} ms")
     report(f"via gateway: p50 {v50:.2f} ms, p99 {v99:.2f} ms")
     report(f"gateway overhead: p50 +{v50 - d50:.2f} ms, p99 +{v99 - d99:.2f} ms (target p50 <= 2 ms)")
+    u_direct, u_via = percentile(upload_direct_s, 50) * 1000, percentile(upload_via_s, 50) * 1000
+    report(
+        f"POST {UPLOAD_PATH} 1 MiB body, {UPLOADS} each way: direct p50 {u_direct:.2f} ms, "
+        f"via gateway p50 {u_via:.2f} ms (+{u_via - u_direct:.2f} ms, streamed, not buffered)"
+    )
 
 
 if __name__ == "__main__":

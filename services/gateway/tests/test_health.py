@@ -50,6 +50,11 @@ def test_readyz_is_the_gateway_process_alone(custom_gateway: Callable[..., httpx
 
 def test_metrics_count_requests_by_route_template(gateway: httpx.Client) -> None:
     gateway.get("/api/auth/pets/5/qr/")
+    gateway.get("/readyz")
+    gateway.get("/no/such/page/")
     text = gateway.get("/metrics").text
     assert 'route="/api/auth/pets/{id}/qr/"' in text
+    assert 'route="/readyz"' in text
+    assert 'route="unmatched"' in text
+    assert "/no/such/page/" not in text
     assert 'service="gateway"' in text

@@ -41,6 +41,8 @@ class Settings(ServiceSettings):
     pool_timeout_s: float = Field(5.0, gt=0)
     max_connections: int = Field(512, ge=1)
     max_keepalive_connections: int = Field(128, ge=1)
+    # Below uvicorn's 5 s keep-alive, so the pool never reuses a connection a service is about to close.
+    keepalive_expiry_s: float = Field(4.0, gt=0)
     health_timeout_s: float = Field(1.5, gt=0)
     media_cache_max_age_s: int = Field(86400, ge=0)
 

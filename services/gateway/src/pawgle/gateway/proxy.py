@@ -83,7 +83,7 @@ class Proxy:
             limits=httpx.Limits(
                 max_connections=s.max_connections,
                 max_keepalive_connections=s.max_keepalive_connections,
-                keepalive_expiry=30,
+                keepalive_expiry=s.keepalive_expiry_s,
             ),
             follow_redirects=False,
             trust_env=False,
