@@ -9,10 +9,12 @@ e-mail address is stored on the bus.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import logging
 import math
+import random
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -91,7 +93,7 @@ class ThrottleStore:
     """Counters of every throttle, in one key-value bucket shared by all services and replicas."""
 
     def __init__(
-        self, kv: KeyValue, *, overrides: Mapping[str, str] | None = None, enabled: bool = True, max_attempts: int = 20
+        self, kv: KeyValue, *, overrides: Mapping[str, str] | None = None, enabled: bool = True, max_attempts: int = 50
     ) -> None:
         self.kv = kv
         self.overrides = {scope: Rate.parse(rate) for scope, rate in (overrides or {}).items()}
@@ -151,7 +153,7 @@ class ThrottleStore:
             raise TooManyRequests(verdict.retry_after_s)
 
     async def _increment(self, key: str) -> int:
-        for _ in range(self.max_attempts):
+        for attempt in range(self.max_attempts):
             try:
                 entry = await self.kv.get(key)
             except (KeyNotFoundError, KeyDeletedError):
@@ -165,7 +167,8 @@ class ThrottleStore:
                 await self.kv.update(key, str(count).encode(), last=entry.revision)
                 return count
             except KeyWrongLastSequenceError:
-                continue  # lost the race to another request: retry on the new revision
+                # Lost the race to another request: back off a little (jittered) and retry on the new revision.
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         # Under extreme contention, fail closed for this request rather than not counting it.
         log.warning("throttle counter too contended", extra={"throttle_key": key})
         return 2**31

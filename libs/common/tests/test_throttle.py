@@ -1,0 +1,114 @@
+"""Throttles counted in a JetStream key-value bucket on a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+from nats.aio.client import Client
+
+from pawgle.common.errors import install_error_handlers
+from pawgle.common.throttle import Rate, Throttle, ThrottleStore, TrustedProxies, client_ip
+
+
+@pytest.fixture
+async def connections(nats_url: str) -> AsyncIterator[list[Client]]:
+    """Two connections: two replicas of a service sharing one bucket."""
+    clients = [await nats.connect(nats_url) for _ in range(2)]
+    yield clients
+    for client in clients:
+        await client.drain()
+
+
+@pytest.fixture
+def bucket() -> str:
+    return f"t{secrets.token_hex(6)}"
+
+
+def test_rates_parse_the_contract_notation() -> None:
+    assert Rate.parse("10/min") == Rate(10, 60)
+    assert Rate.parse("5/hour") == Rate(5, 3600)
+    assert Rate.parse("3/10s") == Rate(3, 10)
+    for bad in ("ten/min", "5/fortnight", "0/min", ""):
+        with pytest.raises(ValueError, match="invalid rate"):
+            Rate.parse(bad)
+
+
+async def test_a_throttle_trips_at_its_rate_and_resets_in_the_next_window(
+    connections: list[Client], bucket: str
+) -> None:
+    store = await ThrottleStore.open(connections[0].jetstream(), bucket=bucket)
+    rate = Rate(3, 1)
+    await asyncio.sleep(1 - time.time() % 1 + 0.02)  # start at the top of a window
+    verdicts = [await store.hit("login", "ip:10.0.0.1", rate) for _ in range(4)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False]
+    assert verdicts[-1].retry_after_s == 1
+    other = await store.hit("login", "ip:10.0.0.2", rate)
+    assert other.allowed  # counted per caller
+    await asyncio.sleep(1 - time.time() % 1 + 0.02)
+    assert (await store.hit("login", "ip:10.0.0.1", rate)).allowed
+
+
+async def test_replicas_share_counts_and_concurrent_hits_are_each_counted_once(
+    connections: list[Client], bucket: str
+) -> None:
+    stores = [await ThrottleStore.open(c.jetstream(), bucket=bucket) for c in connections]
+    rate = Rate(1000, 3600)
+    verdicts = await asyncio.gather(*(stores[i % 2].hit("signup", "ip:10.0.0.9", rate) for i in range(40)))
+    assert sorted(v.count for v in verdicts) == list(range(1, 41))
+
+
+async def test_overrides_replace_the_contract_rate(connections: list[Client], bucket: str) -> None:
+    store = await ThrottleStore.open(connections[0].jetstream(), bucket=bucket, overrides={"login": "20/min"})
+    assert store.rate_for("login") == Rate(20, 60)
+    assert store.rate_for("signup") == Rate(5, 60)
+
+
+def test_forwarded_for_is_believed_only_from_a_trusted_proxy() -> None:
+    from starlette.requests import Request
+
+    def request(peer: str, forwarded: str) -> Request:
+        return Request(
+            {
+                "type": "http",
+                "client": (peer, 1234),
+                "headers": [(b"x-forwarded-for", forwarded.encode())],
+                "app": FastAPI(),
+            }
+        )
+
+    gateway = TrustedProxies(["127.0.0.1/32", "10.1.0.0/16"])
+    assert client_ip(request("10.1.2.3", "203.0.113.7, 10.1.2.3"), gateway) == "203.0.113.7"
+    assert client_ip(request("198.51.100.4", "203.0.113.7"), gateway) == "198.51.100.4"
+    assert client_ip(request("198.51.100.4", "203.0.113.7"), TrustedProxies([])) == "198.51.100.4"
+
+
+def test_a_throttled_route_answers_429_with_retry_after(nats_url: str, bucket: str) -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nc = await nats.connect(nats_url)
+        app.state.throttle_store = await ThrottleStore.open(nc.jetstream(), bucket=bucket)
+        yield
+        await nc.drain()
+
+    app = FastAPI(lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.get("/limited/", dependencies=[Depends(Throttle("login", "2/min"))])
+    async def limited() -> dict[str, bool]:
+        return {"ok": True}
+
+    with TestClient(app) as client:
+        assert [client.get("/limited/").status_code for _ in range(2)] == [200, 200]
+        response = client.get("/limited/")
+        assert response.status_code == 429
+        retry_after = int(response.headers["retry-after"])
+        assert 1 <= retry_after <= 60
+        assert response.json()["detail"] == f"Request was throttled. Expected available in {retry_after} seconds."
