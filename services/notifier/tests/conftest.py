@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from pawgle.common.bus.consumer import ConsumerSpec
 from pawgle.common.bus.streams import STREAMS, ensure_streams
 from pawgle.common.events.envelope import EventData, encode_event, new_event
 from pawgle.notifier.config import Settings
@@ -32,7 +33,8 @@ def _load_factories() -> Any:
     name = "pawgle_notifier_test_factories"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("factories.py"))
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -167,6 +169,12 @@ class Running:
 
     async def _publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
         await self.app.state.js.publish(subject, payload, headers=headers)
+
+    def drained(self, event_type: str) -> bool:
+        """True once the consumer of `event_type` has every published event delivered and acknowledged."""
+        spec = ConsumerSpec(service=self.settings.service_name, event_type=event_type, handler=lambda s, e: None)
+        info = self.client.portal.call(self.app.state.js.consumer_info, spec.stream, spec.name)
+        return info.num_pending == 0 and info.num_ack_pending == 0
 
 
 def make_running(settings: Settings) -> Iterator[Running]:

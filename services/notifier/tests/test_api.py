@@ -15,10 +15,12 @@ from pawgle.notifier.models import AlertAreaCell, Notification
 ALERTS = "/api/auth/alerts/"
 NOTIFICATIONS = "/api/auth/notifications/"
 FORWARD = "/api/auth/email/forward-reply/"
+FORWARD_SECRET = "forward-secret-for-tests-0123456789"
 
 
 def new_alert(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"label": "Home", "center_lat": 48.85, "center_lon": 2.35, "radius_km": 5, "status_filter": ""}
+    body: dict[str, Any] = {"label": "Home", "center_lat": 48.85, "center_lon": 2.35, "radius_km": 5}
+    body["status_filter"] = ""
     body.update(overrides)
     return body
 
@@ -44,10 +46,22 @@ def test_create_alert_returns_201_with_radius_as_a_json_number(api) -> None:
     response = api.client.post(ALERTS, json=new_alert(radius_km=5), headers=api.tokens.headers(user))
     assert response.status_code == 201, response.text
     body = response.json()
-    assert isinstance(body["radius_km"], float | int) and body["radius_km"] == 5
-    assert set(body) == {"id", "label", "center_lat", "center_lon", "radius_km", "status_filter", "is_active", "created_at"}
-    assert body["is_active"] is True and body["status_filter"] == ""
-    assert body["created_at"].endswith("Z") and len(body["created_at"]) == len("2025-04-01T09:15:02.123456Z")
+    assert isinstance(body["radius_km"], float | int)
+    assert body["radius_km"] == 5
+    assert set(body) == {
+        "id",
+        "label",
+        "center_lat",
+        "center_lon",
+        "radius_km",
+        "status_filter",
+        "is_active",
+        "created_at",
+    }
+    assert body["is_active"] is True
+    assert body["status_filter"] == ""
+    assert body["created_at"].endswith("Z")
+    assert len(body["created_at"]) == len("2025-04-01T09:15:02.123456Z")
 
 
 def test_creating_an_alert_indexes_it_in_grid_cells(api) -> None:
@@ -109,11 +123,16 @@ def test_get_patch_put_and_delete_an_own_alert(api) -> None:
     url = f"{ALERTS}{alert['id']}/"
     assert api.client.get(url, headers=headers).json() == alert
     patched = api.client.patch(url, json={"is_active": False, "radius_km": 12.5}, headers=headers).json()
-    assert patched["is_active"] is False and patched["radius_km"] == 12.5 and patched["label"] == "Home"
+    assert patched["is_active"] is False
+    assert patched["radius_km"] == 12.5
+    assert patched["label"] == "Home"
     put = api.client.put(url, json={"status_filter": "found", "label": ""}, headers=headers).json()
-    assert put["status_filter"] == "found" and put["label"] == "" and put["radius_km"] == 12.5
+    assert put["status_filter"] == "found"
+    assert put["label"] == ""
+    assert put["radius_km"] == 12.5
     response = api.client.delete(url, headers=headers)
-    assert response.status_code == 204 and response.content == b""
+    assert response.status_code == 204
+    assert response.content == b""
     assert api.client.get(url, headers=headers).status_code == 404
 
 
@@ -121,7 +140,8 @@ def test_patch_validates_like_create(api) -> None:
     headers = api.tokens.headers(next_id())
     alert = api.client.post(ALERTS, json=new_alert(), headers=headers).json()
     response = api.client.patch(f"{ALERTS}{alert['id']}/", json={"radius_km": 1000}, headers=headers)
-    assert response.status_code == 400 and "radius_km" in response.json()["detail"]
+    assert response.status_code == 400
+    assert "radius_km" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("method", ["get", "patch", "put", "delete"])
@@ -152,7 +172,13 @@ def test_notifications_list_the_newest_50_with_an_uncapped_unread_count(api) -> 
     assert body["notifications"][0]["is_read"] is True  # the newest one
     assert body["notifications"][1]["description"] == "n59"
     assert set(body["notifications"][1]) == {
-        "id", "verb", "description", "target_id", "target_name", "is_read", "created_at",
+        "id",
+        "verb",
+        "description",
+        "target_id",
+        "target_name",
+        "is_read",
+        "created_at",
     }
     assert rows[0].id not in {n["id"] for n in body["notifications"]}
 
@@ -217,7 +243,8 @@ def test_forward_reply_without_the_secret_is_401(api, secret) -> None:
     headers = {"X-Forward-Secret": secret} if secret is not None else {}
     response = api.client.post(FORWARD, json={}, headers=headers)
     assert response.status_code == 401
-    assert response.json()["success"] is False and response.json()["error"] == "Unauthorized"
+    assert response.json()["success"] is False
+    assert response.json()["error"] == "Unauthorized"
 
 
 def test_forward_reply_posts_the_new_text_into_the_chat_as_the_token_holder(api) -> None:
@@ -232,7 +259,8 @@ def test_forward_reply_posts_the_new_text_into_the_chat_as_the_token_holder(api)
         events = session.exec(select(OutboxEvent).where(OutboxEvent.subject == "message.email_reply_received")).all()
     assert len(events) == 1
     assert '"body":"Yes, that is my dog!"' in events[0].payload
-    assert f'"sender_id":{user}' in events[0].payload and conversation in events[0].payload
+    assert f'"sender_id":{user}' in events[0].payload
+    assert conversation in events[0].payload
 
 
 @pytest.mark.parametrize("case", ["spoofed sender", "unknown token", "empty text"])
@@ -248,7 +276,5 @@ def test_forward_reply_refuses_what_it_cannot_attribute(api, case) -> None:
         text = "> only a quote"
     response = api.client.post(FORWARD, json=inbound(to, sender, text), headers={"X-Forward-Secret": FORWARD_SECRET})
     assert response.status_code == 400
-    assert response.json()["success"] is False and response.json()["error"]
-
-
-FORWARD_SECRET = "forward-secret-for-tests-0123456789"
+    assert response.json()["success"] is False
+    assert response.json()["error"]
