@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import EXTRA_ORIGIN, FRONTEND
+from .conftest import EXTRA_ORIGIN, FRONTEND, gateway_settings, running_gateway
 
 
 def assert_credentialed_cors(response: httpx.Response, origin: str) -> None:
@@ -102,3 +103,18 @@ def test_cors_is_on_502_413_and_504(custom_gateway: Callable[..., httpx.Client],
     for answer in answers:
         assert_credentialed_cors(answer, FRONTEND)
         assert answer.headers["content-type"] == "application/json"
+
+
+def test_an_unexpected_error_is_still_json_with_cors(upstreams: dict[str, Any], tmp_path: Path) -> None:
+    urls = {name: upstream.url for name, upstream in upstreams.items()}
+    with running_gateway(gateway_settings(urls, tmp_path)) as (app, gateway):
+
+        async def broken_forward(*_args: Any) -> None:
+            raise RuntimeError("a bug")
+
+        app.state.proxy.forward = broken_forward
+        response = gateway.get("/api/auth/profile/", headers={"Origin": FRONTEND})
+    assert response.status_code == 500
+    assert response.json()["detail"] == "An unexpected error occurred."
+    assert_credentialed_cors(response, FRONTEND)
+    assert len(response.headers["x-request-id"]) == 32

@@ -129,6 +129,7 @@ class Cors:
             return
         cors = self._cors_headers(header_value(scope, b"origin"))
         if scope["method"] == "OPTIONS":
+            scope.setdefault("state", {})["route_template"] = "preflight"
             await send(
                 {
                     "type": "http.response.start",
