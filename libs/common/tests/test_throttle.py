@@ -112,3 +112,12 @@ def test_a_throttled_route_answers_429_with_retry_after(nats_url: str, bucket: s
         retry_after = int(response.headers["retry-after"])
         assert 1 <= retry_after <= 60
         assert response.json()["detail"] == f"Request was throttled. Expected available in {retry_after} seconds."
+
+
+async def test_an_unreachable_store_lets_requests_through(nats_url: str, bucket: str) -> None:
+    nc = await nats.connect(nats_url)
+    store = await ThrottleStore.open(nc.jetstream(), bucket=bucket)
+    await nc.close()
+    verdict = await store.hit("login", "ip:10.0.0.1", Rate(1, 60))
+    assert verdict.allowed
+    assert verdict.count == 0

@@ -4,7 +4,8 @@ Fixed windows: one counter per (scope, caller, window) key, incremented atomical
 the key's revision. Keys expire through the bucket's TTL, so nothing needs cleaning up. The caller is the
 user id of a valid access token, else the client IP (taken from X-Forwarded-For only when the request
 comes from a trusted proxy such as the gateway). Callers are hashed before they become keys: no IP or
-e-mail address is stored on the bus.
+e-mail address is stored on the bus. While the bus is unreachable requests are let through (and logged):
+an outage of the counter store must not take every endpoint down with it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from fastapi import Request
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
@@ -143,7 +145,12 @@ class ThrottleStore:
         if not self.enabled:
             return Verdict(True, 0, rate.limit, 0)
         key = f"{_safe(scope)}.{rate.period_s}.{_digest(caller)}.{window}"
-        count = await self._increment(key)
+        try:
+            count = await self._increment(key)
+        except (NatsError, TimeoutError) as exc:
+            # The bus is the shared store; while it is unreachable we serve rather than fail every request.
+            log.warning("throttle store unavailable, request not counted: %r", exc)
+            return Verdict(True, 0, rate.limit, 0)
         return Verdict(count <= rate.limit, count, rate.limit, 0 if count <= rate.limit else retry_after)
 
     async def check(self, scope: str, caller: str, rate: Rate | None = None) -> None:
