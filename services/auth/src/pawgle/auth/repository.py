@@ -49,7 +49,7 @@ def count_users(session: Session) -> int:
         .where(
             User.email_verified == True,  # noqa: E712  (SQL comparison)
             User.is_active == True,  # noqa: E712
-            User.deleted_at.is_(None),  # type: ignore[union-attr]
+            User.deleted_at.is_(None),
         )
     )
     return int(session.exec(query).one())
@@ -63,7 +63,7 @@ def claim_rotation(session: Session, token_id: int, now: datetime) -> bool:
     """Mark a token rotated unless someone else already did; True for the one caller that won."""
     result: Any = session.execute(
         update(RefreshToken)
-        .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None))  # type: ignore[union-attr]
+        .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None))
         .values(rotated_at=now)
     )
     return bool(result.rowcount == 1)
@@ -72,7 +72,7 @@ def claim_rotation(session: Session, token_id: int, now: datetime) -> bool:
 def revoke_family(session: Session, family_id: str, *, reason: str, now: datetime) -> int:
     result: Any = session.execute(
         update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
     return int(result.rowcount)
@@ -81,7 +81,7 @@ def revoke_family(session: Session, family_id: str, *, reason: str, now: datetim
 def revoke_user_tokens(session: Session, user_id: int, *, reason: str, now: datetime) -> int:
     result: Any = session.execute(
         update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
     return int(result.rowcount)
@@ -102,11 +102,11 @@ def invalidate_magic_links(
     """Void every unused link of a user (of the given purposes, else all)."""
     query = update(MagicLink).where(
         MagicLink.user_id == user_id,
-        MagicLink.used_at.is_(None),  # type: ignore[union-attr]
-        MagicLink.invalidated_at.is_(None),  # type: ignore[union-attr]
+        MagicLink.used_at.is_(None),
+        MagicLink.invalidated_at.is_(None),
     )
     if purposes is not None:
-        query = query.where(MagicLink.purpose.in_(list(purposes)))  # type: ignore[attr-defined]
+        query = query.where(MagicLink.purpose.in_(list(purposes)))
     result: Any = session.execute(query.values(invalidated_at=now))
     return int(result.rowcount)
 
@@ -117,8 +117,8 @@ def claim_magic_link(session: Session, link_id: int, now: datetime) -> bool:
         update(MagicLink)
         .where(
             MagicLink.id == link_id,
-            MagicLink.used_at.is_(None),  # type: ignore[union-attr]
-            MagicLink.invalidated_at.is_(None),  # type: ignore[union-attr]
+            MagicLink.used_at.is_(None),
+            MagicLink.invalidated_at.is_(None),
         )
         .values(used_at=now)
     )
