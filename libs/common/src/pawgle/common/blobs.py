@@ -112,7 +112,7 @@ class S3BlobStore:
         self.client.put_object(Bucket=self.bucket, Key=_check_key(key), Body=data, ContentType=content_type)
 
     def get(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=_check_key(key))["Body"].read()  # type: ignore[no-any-return]
+        return self.client.get_object(Bucket=self.bucket, Key=_check_key(key))["Body"].read()
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=_check_key(key))

@@ -107,9 +107,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         detail, fields = _describe_validation(exc)
-        return error_response(
-            400, detail, **{k: v for k, v in fields.items() if k not in ("detail", "error", "message")}
-        )
+        body = error_body(detail)
+        body.update({k: v for k, v in fields.items() if k not in body})
+        return JSONResponse(body, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -22,7 +22,15 @@ def alembic_config(script_location: Path, database_url: str, engine: Engine | No
 
 def upgrade_to_head(script_location: Path, database_url: str, engine: Engine | None = None) -> None:
     """Bring a service's database to the newest schema."""
-    command.upgrade(alembic_config(script_location, database_url, engine), "head")
+    from pawgle.common.db import make_engine
+
+    own_engine = engine is None
+    engine = engine or make_engine(database_url)
+    try:
+        command.upgrade(alembic_config(script_location, database_url, engine), "head")
+    finally:
+        if own_engine:
+            engine.dispose()
 
 
 def run_migrations() -> None:

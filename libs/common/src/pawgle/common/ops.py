@@ -37,7 +37,7 @@ def load_app(service: str) -> FastAPI:
     config = importlib.import_module(f"pawgle.{service}.config")
     main = importlib.import_module(f"pawgle.{service}.main")
     settings = config.Settings(run_workers=False)
-    return main.create_app(settings)  # type: ignore[no-any-return]
+    return main.create_app(settings)
 
 
 @contextlib.asynccontextmanager

@@ -16,7 +16,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from starlette.routing import Match
 
 HTTP_REQUESTS = Counter("pawgle_http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram(
@@ -121,11 +120,9 @@ def context_from_headers(headers: Mapping[str, str] | None) -> otel_context.Cont
 
 
 def _route_template(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return getattr(route, "path", "unmatched")
-    return "unmatched"
+    """The matched route's template (set by the router on the scope), so ids never explode label sets."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", None) or "unmatched")
 
 
 def instrument_app(app: FastAPI, *, service: str) -> None:
@@ -133,11 +130,10 @@ def instrument_app(app: FastAPI, *, service: str) -> None:
 
     @app.middleware("http")
     async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        route = _route_template(request)
         started = time.perf_counter()
         ctx = context_from_headers(request.headers)
         with tracer().start_as_current_span(
-            f"{request.method} {route}", context=ctx, kind=trace.SpanKind.SERVER
+            f"{request.method} {request.url.path}", context=ctx, kind=trace.SpanKind.SERVER
         ) as span:
             status = 500
             try:
@@ -145,6 +141,9 @@ def instrument_app(app: FastAPI, *, service: str) -> None:
                 status = response.status_code
                 return response
             finally:
+                route = _route_template(request)
+                span.update_name(f"{request.method} {route}")
+                span.set_attribute("http.route", route)
                 span.set_attribute("http.status_code", status)
                 HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
                 HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)

@@ -139,8 +139,8 @@ def _run_batch(
 
 
 _INBOX_INSERT_IGNORING_DUPLICATES = {
-    "sqlite": insert(InboxEntry.__table__).prefix_with("OR IGNORE"),  # type: ignore[arg-type]
-    "mysql": insert(InboxEntry.__table__).prefix_with("IGNORE"),  # type: ignore[arg-type]
+    "sqlite": insert(InboxEntry.__table__).prefix_with("OR IGNORE"),
+    "mysql": insert(InboxEntry.__table__).prefix_with("IGNORE"),
 }
 
 
@@ -152,7 +152,7 @@ def _inbox_insert(session: Session, consumer: str, event_id: str) -> bool:
     if statement is None:  # PostgreSQL and other ON CONFLICT dialects
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement = pg_insert(InboxEntry.__table__).on_conflict_do_nothing()  # type: ignore[arg-type]
+        statement = pg_insert(InboxEntry.__table__).on_conflict_do_nothing()
     return bool(connection.execute(statement, row).rowcount)
 
 

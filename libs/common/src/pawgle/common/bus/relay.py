@@ -113,11 +113,11 @@ class OutboxRelay:
     def _claim_batch(self) -> list[OutboxEvent]:
         now = utcnow()
         claim = f"{self.owner}:{new_ulid()}"
-        claimable = or_(OutboxEvent.lease_until.is_(None), OutboxEvent.lease_until < now)  # type: ignore[union-attr,operator]
+        claimable = or_(OutboxEvent.lease_until.is_(None), OutboxEvent.lease_until < now)
         with Session(self.engine) as session:
             seqs = session.exec(
                 select(OutboxEvent.seq)
-                .where(OutboxEvent.published_at.is_(None), claimable)  # type: ignore[union-attr]
+                .where(OutboxEvent.published_at.is_(None), claimable)
                 .order_by(OutboxEvent.seq)
                 .limit(self.batch_size)
             ).all()
@@ -125,13 +125,13 @@ class OutboxRelay:
                 return []
             session.execute(
                 update(OutboxEvent)
-                .where(OutboxEvent.seq.in_(seqs), OutboxEvent.published_at.is_(None), claimable)  # type: ignore[union-attr]
+                .where(OutboxEvent.seq.in_(seqs), OutboxEvent.published_at.is_(None), claimable)
                 .values(lease_owner=claim, lease_until=now + self.lease, attempts=OutboxEvent.attempts + 1)
             )
             session.commit()
             return list(
                 session.exec(
-                    select(OutboxEvent).where(OutboxEvent.lease_owner == claim).order_by(OutboxEvent.seq)  # type: ignore[arg-type]
+                    select(OutboxEvent).where(OutboxEvent.lease_owner == claim).order_by(OutboxEvent.seq)
                 ).all()
             )
 
@@ -141,14 +141,14 @@ class OutboxRelay:
             if done:
                 session.execute(
                     update(OutboxEvent)
-                    .where(OutboxEvent.seq.in_(done))  # type: ignore[union-attr]
+                    .where(OutboxEvent.seq.in_(done))
                     .values(published_at=now, lease_owner=None, lease_until=None)
                 )
             if failed:
                 # Retry soon, not after the whole lease.
                 session.execute(
                     update(OutboxEvent)
-                    .where(OutboxEvent.seq.in_(failed))  # type: ignore[union-attr]
+                    .where(OutboxEvent.seq.in_(failed))
                     .values(lease_owner=None, lease_until=now + timedelta(milliseconds=500))
                 )
             session.commit()
@@ -165,13 +165,13 @@ class OutboxRelay:
         with Session(self.engine) as session:
             session.execute(
                 delete(OutboxEvent).where(
-                    OutboxEvent.published_at.is_not(None),  # type: ignore[union-attr]
-                    OutboxEvent.published_at < utcnow() - self.retention,  # type: ignore[operator]
+                    OutboxEvent.published_at.is_not(None),
+                    OutboxEvent.published_at < utcnow() - self.retention,
                 )
             )
             session.commit()
             return session.exec(
-                select(func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None))  # type: ignore[union-attr]
+                select(func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None))
             ).one()
 
 
@@ -183,8 +183,8 @@ def republish_since(engine: Engine, since: datetime) -> int:
     with Session(engine) as session:
         result = session.execute(
             update(OutboxEvent)
-            .where(OutboxEvent.published_at >= since)  # type: ignore[operator]
+            .where(OutboxEvent.published_at >= since)
             .values(published_at=None, lease_owner=None, lease_until=None)
         )
         session.commit()
-        return int(result.rowcount or 0)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

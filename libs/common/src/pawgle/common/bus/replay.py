@@ -67,7 +67,7 @@ async def replay(
         filter_subject=spec.event_type,
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE if from_seq is not None else DeliverPolicy.BY_START_TIME,
         opt_start_seq=from_seq,
-        opt_start_time=from_time.isoformat() if from_time else None,
+        opt_start_time=from_time,
         inactive_threshold=60.0,
         mem_storage=True,
         max_deliver=1,
