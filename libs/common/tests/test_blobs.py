@@ -42,7 +42,8 @@ def test_keys_are_random_and_reveal_nothing() -> None:
     keys = {new_blob_key("pets", "webp") for _ in range(1000)}
     assert len(keys) == 1000
     key = keys.pop()
-    assert key.startswith("pets/") and key.endswith(".webp")
+    assert key.startswith("pets/")
+    assert key.endswith(".webp")
     assert len(key.split("/")[1].split(".")[0]) >= 22  # 128 bits in base64url
 
 

@@ -82,8 +82,10 @@ def client(database_url: str, nats_url: str, data_dir: Path, service_name: str) 
 
 
 def assert_error_body(body: dict[str, object]) -> None:
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert body["error"] and body["message"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    assert body["error"]
+    assert body["message"]
 
 
 def test_liveness_and_readiness(client: TestClient) -> None:
@@ -108,7 +110,8 @@ def test_invalid_input_gets_a_400_that_names_the_field(client: TestClient) -> No
     assert response.status_code == 400
     body = response.json()
     assert_error_body(body)
-    assert "name" in body and "count" in body
+    assert "name" in body
+    assert "count" in body
     assert "name" in body["detail"]
     not_json = client.post("/items/", content=b"{broken", headers={"content-type": "application/json"})
     assert not_json.status_code == 400
@@ -119,7 +122,8 @@ def test_an_unexpected_error_is_a_generic_json_500(client: TestClient) -> None:
     response = client.post("/boom/")
     assert response.status_code == 500
     assert_error_body(response.json())
-    assert "passwd" not in response.text and "RuntimeError" not in response.text
+    assert "passwd" not in response.text
+    assert "RuntimeError" not in response.text
 
 
 @pytest.mark.parametrize("header", [None, "Bearer null", "Bearer undefined", "Bearer abc.def.ghi", "Basic x"])
