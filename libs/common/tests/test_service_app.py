@@ -89,7 +89,9 @@ def assert_error_body(body: dict[str, object]) -> None:
 
 
 def test_liveness_and_readiness(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    alive = client.get("/healthz")
+    assert alive.json() == {"status": "ok"}
+    assert alive.headers["content-type"] == "application/json; charset=utf-8"
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}
@@ -98,7 +100,7 @@ def test_liveness_and_readiness(client: TestClient) -> None:
 def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
     missing = client.get("/nope/")
     assert missing.status_code == 404
-    assert missing.headers["content-type"].startswith("application/json")
+    assert missing.headers["content-type"] == "application/json; charset=utf-8"
     assert_error_body(missing.json())
     wrong_method = client.delete("/items/")
     assert wrong_method.status_code == 405

@@ -17,7 +17,7 @@ from pawgle.common.bus.relay import OutboxRelay
 from pawgle.common.bus.streams import ensure_streams
 from pawgle.common.config import ServiceSettings
 from pawgle.common.db import make_engine
-from pawgle.common.errors import install_error_handlers
+from pawgle.common.errors import JSONResponseUTF8, install_error_handlers
 from pawgle.common.health import ReadinessCheck, health_router
 from pawgle.common.migrations import upgrade_to_head
 from pawgle.common.telemetry import instrument_app, setup_telemetry
@@ -81,7 +81,11 @@ def create_service_app(
             engine.dispose()
 
     app = FastAPI(
-        title=title, lifespan=lifespan, docs_url="/docs" if not settings.is_production else None, redoc_url=None
+        default_response_class=JSONResponseUTF8,
+        title=title,
+        lifespan=lifespan,
+        docs_url="/docs" if not settings.is_production else None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.migrations = migrations

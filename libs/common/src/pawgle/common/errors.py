@@ -13,6 +13,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger(__name__)
 
 
+class JSONResponseUTF8(JSONResponse):
+    """JSON with its charset spelled out, as the contract (0.2) asks of every response."""
+
+    media_type = "application/json; charset=utf-8"
+
+
 class AppError(Exception):
     """An error a caller can act on; carries its HTTP status and a human message."""
 
@@ -83,7 +89,7 @@ def error_body(detail: str, *, error: str | None = None, **extra: Any) -> dict[s
 def error_response(
     status_code: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
-    return JSONResponse(error_body(detail, **extra), status_code=status_code, headers=headers)
+    return JSONResponseUTF8(error_body(detail, **extra), status_code=status_code, headers=headers)
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[str, dict[str, list[str]]]:
@@ -109,7 +115,7 @@ def install_error_handlers(app: FastAPI) -> None:
         detail, fields = _describe_validation(exc)
         body = error_body(detail)
         body.update({k: v for k, v in fields.items() if k not in body})
-        return JSONResponse(body, status_code=400)
+        return JSONResponseUTF8(body, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from pawgle.common.db import ping
+from pawgle.common.errors import JSONResponseUTF8
 
 ReadinessCheck = Callable[[Request], Awaitable[None]]
 
@@ -34,7 +34,7 @@ def health_router(extra_checks: dict[str, ReadinessCheck] | None = None) -> APIR
         return {"status": "ok"}
 
     @router.get("/readyz")
-    async def readyz(request: Request) -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponseUTF8:
         """Readiness: every dependency answers; 503 names the ones that do not."""
         results: dict[str, str] = {}
         for name, check in checks.items():
@@ -44,7 +44,7 @@ def health_router(extra_checks: dict[str, ReadinessCheck] | None = None) -> APIR
             except Exception as exc:  # noqa: BLE001 - any failure means not ready
                 results[name] = f"failed: {type(exc).__name__}"
         ready = all(v == "ok" for v in results.values())
-        return JSONResponse(
+        return JSONResponseUTF8(
             {"status": "ok" if ready else "unavailable", "checks": results}, status_code=200 if ready else 503
         )
 
