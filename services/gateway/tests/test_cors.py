@@ -102,7 +102,7 @@ def test_cors_is_on_502_413_and_504(custom_gateway: Callable[..., httpx.Client],
     assert [answer.status_code for answer in answers] == [502, 413, 504]
     for answer in answers:
         assert_credentialed_cors(answer, FRONTEND)
-        assert answer.headers["content-type"] == "application/json"
+        assert answer.headers["content-type"] == "application/json; charset=utf-8"
 
 
 def test_an_unexpected_error_is_still_json_with_cors(upstreams: dict[str, Any], tmp_path: Path) -> None:

@@ -81,5 +81,5 @@ def test_nothing_but_stored_images_is_served(
     request.url = request.url.copy_with(raw_path=raw_path.encode())
     response = gateway.send(request)
     assert response.status_code == 404
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert response.json()["detail"] == "Not found."

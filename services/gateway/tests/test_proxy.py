@@ -260,7 +260,7 @@ def test_unknown_paths_get_a_json_404(gateway: httpx.Client) -> None:
     for path in ("/nope", "/api/token/", "/api/auth/pets/abc/edit/", "/docs", "/openapi.json"):
         response = gateway.get(path)
         assert response.status_code == 404, path
-        assert response.headers["content-type"] == "application/json"
+        assert response.headers["content-type"] == "application/json; charset=utf-8"
         assert response.json()["detail"] == "Not found."
 
 

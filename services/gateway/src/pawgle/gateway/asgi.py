@@ -9,7 +9,8 @@ from starlette.types import Scope, Send
 
 from pawgle.common.errors import error_body
 
-JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+JSON_MEDIA_TYPE = "application/json; charset=utf-8"  # contract 0.2: the charset spelled out on every answer
+JSON_CONTENT_TYPE = (b"content-type", JSON_MEDIA_TYPE.encode())
 
 
 def header_value(scope: Scope, name: bytes) -> bytes | None:

@@ -11,7 +11,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from pawgle.gateway.asgi import JSON_MEDIA_TYPE
+
 router = APIRouter(include_in_schema=False)
+
+
+class JsonResponse(JSONResponse):
+    """JSON with its charset, like every other answer of the mesh."""
+
+    media_type = JSON_MEDIA_TYPE
 
 
 async def check_service(client: httpx.AsyncClient, base_url: str, timeout_s: float) -> dict[str, Any]:
@@ -40,26 +48,26 @@ async def check_service(client: httpx.AsyncClient, base_url: str, timeout_s: flo
 
 
 @router.get("/healthz")
-async def healthz(request: Request) -> JSONResponse:
+async def healthz(request: Request) -> JsonResponse:
     """Readiness of every service behind the gateway, keyed by service name; 503 unless all are ok."""
     proxy = request.app.state.proxy
     if proxy.client is None:
-        return JSONResponse({"status": "degraded", "services": {}}, status_code=503)
+        return JsonResponse({"status": "degraded", "services": {}}, status_code=503)
     timeout_s = request.app.state.settings.health_timeout_s
     names = list(proxy.upstreams)
     results = await asyncio.gather(*(check_service(proxy.client, proxy.upstreams[n], timeout_s) for n in names))
     services = dict(zip(names, results, strict=True))
     healthy = all(result["status"] == "ok" for result in results)
-    return JSONResponse(
+    return JsonResponse(
         {"status": "ok" if healthy else "degraded", "services": services}, status_code=200 if healthy else 503
     )
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request) -> JsonResponse:
     """Readiness of the gateway process itself: its upstream pool is open."""
     ready = request.app.state.proxy.client is not None
-    return JSONResponse({"status": "ok" if ready else "unavailable"}, status_code=200 if ready else 503)
+    return JsonResponse({"status": "ok" if ready else "unavailable"}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics")
