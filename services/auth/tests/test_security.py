@@ -301,3 +301,24 @@ def test_a_deleted_users_refresh_token_no_longer_works(client: TestClient, alice
     assert again.status_code == 401
     newcomer = signup(client, "alice2", "alice@example.com")  # the address is free again, the id is not reused
     assert newcomer["user"]["id"] != alice["id"]
+
+
+def test_a_once_verified_token_is_still_refused_after_expiry_or_key_withdrawal(
+    app: FastAPI, settings: Settings, client: TestClient
+) -> None:
+    verifier = AccessTokenVerifier(
+        JwksCache("http://127.0.0.1:9/jwks"), issuer=settings.jwt_issuer, audience=settings.jwt_audience, leeway_s=0
+    )
+    verifier.jwks.set_keys(app.state.key_ring.jwks())
+    soon = _sign(app, _claims(7, settings, exp=int(time.time()) + 1))
+    assert verifier.verify(soon).user_id == 7
+    assert verifier.verify(soon).user_id == 7  # served from the cache of verified tokens
+    time.sleep(1.1 + (1 - time.time() % 1))
+    with pytest.raises(Unauthorized):
+        verifier.verify(soon)
+    lasting = app.state.kit.tokens.issue(8)
+    assert verifier.verify(lasting).user_id == 8
+    verifier.jwks.set_keys({"keys": []})  # the key is withdrawn (compromise)
+    verifier.jwks.min_refresh_interval_s = 3600
+    with pytest.raises(Unauthorized):
+        verifier.verify(lasting)

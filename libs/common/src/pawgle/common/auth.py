@@ -68,8 +68,9 @@ class JwksCache:
 
 
 class AccessTokenVerifier:
-    def __init__(self, jwks: JwksCache, *, issuer: str, audience: str, leeway_s: int = 10,
-                 cache_size: int = 4096) -> None:
+    def __init__(
+        self, jwks: JwksCache, *, issuer: str, audience: str, leeway_s: int = 10, cache_size: int = 4096
+    ) -> None:
         self.jwks = jwks
         self.issuer = issuer
         self.audience = audience
