@@ -14,7 +14,6 @@ import pytest
 
 from pawgle.common.testing.natsserver import free_port
 
-
 SIGNUP = {
     "username": "launcher_test",
     "email": "launcher@example.com",
