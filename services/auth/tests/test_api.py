@@ -176,3 +176,29 @@ def test_jwks_publishes_the_signing_key(client: TestClient) -> None:
 def login_after_signup(client: TestClient) -> str:
     verified_user(client)
     return login(client)
+
+
+def test_the_original_verify_email_route_consumes_a_verification_link(client: TestClient) -> None:
+    signup(client)
+    token = last_link_token(client.app, "alice@example.com", "verify_email")
+    response = client.get("/api/auth/verify-email/", params={"token": token, "uid": "whatever"})
+    assert response.status_code == 200
+    assert response.json()["access"]
+    assert client.cookies.get("pawgle_refresh")
+    again = client.get("/api/auth/verify-email/", params={"token": token})
+    assert again.status_code == 400
+    assert again.json()["detail"] == "This link has already been used."
+
+
+def test_resend_verification_answers_alike_for_every_address(client: TestClient) -> None:
+    signup(client, "bob", "bob@example.com")
+    verified_user(client)
+    answers = [
+        client.post("/api/auth/resend-verification/", json={"email": e})
+        for e in ("bob@example.com", "alice@example.com", "nobody@example.com")
+    ]
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.text for a in answers}) == 1
+    sent = [e["email"] for e in outbox(client.app, "auth.magic_link_requested") if e["purpose"] == "verify_email"]
+    assert sent.count("bob@example.com") == 2
+    assert sent.count("alice@example.com") == 1

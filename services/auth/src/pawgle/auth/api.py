@@ -39,6 +39,7 @@ SIGNUP_MESSAGE = "Account created. Please check your email to verify your accoun
 INVALID_CREDENTIALS = "Invalid credentials."
 VERIFY_FIRST = "Please verify your email — we sent you a new link."
 MAGIC_SENT = "If an account with that email exists, a sign-in link is on its way."
+VERIFY_SENT = "If an account with that email needs verifying, a new link is on its way."
 RESET_SENT = "If an account with that email exists, a password reset link is on its way."
 
 
@@ -179,6 +180,34 @@ async def magic_consume(body: TokenRequest, session: SessionDep, kit: KitDep) ->
     response = JSONResponse({"access": signed_in.access, "user": _user_read(signed_in.user)})
     _set_refresh_cookie(response, kit.settings, signed_in.refresh_token)
     return response
+
+
+@router.get(
+    "/api/auth/verify-email/", response_model=SignedInResponse, dependencies=[Depends(Throttle("email_verification"))]
+)
+async def verify_email(session: SessionDep, kit: KitDep, token: str = "", uid: str | None = None) -> Response:
+    """The original's verification route: consume a verification link's token (`uid` is ignored)."""
+    try:
+        signed_in = await run_in_threadpool(service.verify_email, session, kit=kit, token=token)
+    except links.LinkError as exc:
+        raise BadRequest(exc.message) from exc
+    body = {"message": "Email verified.", "access": signed_in.access, "user": _user_read(signed_in.user)}
+    response = JSONResponse(body)
+    _set_refresh_cookie(response, kit.settings, signed_in.refresh_token)
+    return response
+
+
+@router.post(
+    "/api/auth/resend-verification/",
+    response_model=MessageResponse,
+    dependencies=[Depends(Throttle("email_verification"))],
+)
+async def resend_verification(body: EmailRequest, request: Request, session: SessionDep, kit: KitDep) -> dict[str, str]:
+    """Send a new verification link; the answer is the same for unknown, unverified and verified addresses."""
+    _, email_key = normalize_email(body.email)
+    if await _email_allowed(request, "email_verification", email_key):
+        await run_in_threadpool(service.resend_verification, session, kit=kit, email_key=email_key)
+    return {"message": VERIFY_SENT, "detail": VERIFY_SENT}
 
 
 @router.post("/api/auth/logout/", response_model=DetailResponse, dependencies=[Depends(Throttle("anon", by="ip"))])

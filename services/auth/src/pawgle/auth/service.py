@@ -181,6 +181,24 @@ def consume_link(session: Session, *, kit: AuthKit, token: str) -> SignedIn:
     return _sign_in(session, kit=kit, user=user)
 
 
+def verify_email(session: Session, *, kit: AuthKit, token: str) -> SignedIn:
+    """Consume a verification link only (the original's verify-email route); signs in like the magic page."""
+    link, user = links.redeem_link(session, token=token, purposes=(links.VERIFY_EMAIL,))
+    if not user.email_verified:
+        user.email_verified = True
+        user.updated_at = utcnow()
+        repository.save(session, user)
+        _publish_updated(session, user)
+    return _sign_in(session, kit=kit, user=user)
+
+
+def resend_verification(session: Session, *, kit: AuthKit, email_key: str) -> None:
+    """A new verification link for an unverified account; nothing (and no hint) otherwise."""
+    user = repository.find_user_by_email(session, email_key)
+    if user is not None and user.can_sign_in and not user.email_verified:
+        links.issue_link(session, kit=kit, user=user, purpose=links.VERIFY_EMAIL)
+
+
 def _new_username(session: Session) -> str:
     for _ in range(20):
         name = generated_display_name()
