@@ -8,7 +8,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -19,7 +22,7 @@ from pawgle.common.events.users import MagicLinkRequested, UserDeleted, UserRegi
 from pawgle.notifier import geo, repository
 from pawgle.notifier.config import Settings
 from pawgle.notifier.mail import compose, store
-from pawgle.notifier.models import AlertArea, ChatPage, Contact, MatchMail, Notification, PetName, ReplyToken
+from pawgle.notifier.models import AlertArea, ChatPage, Contact, MatchMail, PetName, ReplyToken, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,42 +39,72 @@ def display_name(name: str | None, fallback: str = "your pet") -> str:
     return name if name and name.upper() != "N/A" else fallback
 
 
-def notify(
-    session: Session,
-    *,
-    event_id: str,
-    user_id: int,
-    verb: str,
-    description: str,
-    target_id: int | None = None,
-    target_name: str | None = None,
-) -> bool:
+@dataclass(frozen=True)
+class Draft:
+    """A notification to create for one user."""
+
+    user_id: int
+    verb: str
+    description: str
+    target_id: int | None = None
+    target_name: str | None = None
+
+
+def notify_all(session: Session, *, event_id: str, drafts: Sequence[Draft]) -> int:
+    """Create an event's notifications in one statement, skipping any a replay already created."""
+    by_key = {f"{event_id}:{d.verb[:40]}:{d.user_id}": d for d in drafts}
+    existing = repository.existing_notification_keys(session, list(by_key))
+    now = utcnow()
+    rows = [
+        {
+            "user_id": d.user_id,
+            "verb": d.verb[:200],
+            "description": d.description,
+            "target_id": d.target_id,
+            "target_name": d.target_name[:200] if d.target_name else None,
+            "is_read": False,
+            "created_at": now,
+            "dedupe_key": key,
+        }
+        for key, d in by_key.items()
+        if key not in existing
+    ]
+    repository.insert_notifications(session, rows)
+    return len(rows)
+
+
+def notify(session: Session, *, event_id: str, **draft: Any) -> bool:
     """Create one notification for this event and user, unless a replay already did."""
-    key = f"{event_id}:{verb[:40]}:{user_id}"
-    if repository.existing_notification_keys(session, [key]):
-        return False
-    repository.add_notifications(
-        session,
-        [
-            Notification(
-                user_id=user_id,
-                verb=verb,
-                description=description,
-                target_id=target_id,
-                target_name=(target_name or None) and target_name[:200],
-                dedupe_key=key,
-            )
-        ],
-    )
-    return True
+    return notify_all(session, event_id=event_id, drafts=[Draft(**draft)]) == 1
+
+
+def reachable(contact: Contact | None) -> bool:
+    """Only verified, active addresses get mail."""
+    return contact is not None and contact.is_active and contact.email_verified and bool(contact.email)
+
+
+def email_users(session: Session, *, key_source: str, user_ids: Sequence[int], composed: compose.ComposedEmail) -> int:
+    """Queue the same e-mail to several users in one statement; users we cannot write to are skipped."""
+    contacts = repository.contacts_by_user(session, user_ids)
+    mails = [
+        store.QueuedEmail(
+            key=store.email_key(key_source, f"user:{user_id}", composed.kind),
+            composed=composed,
+            to_address=contacts[user_id].email,
+            user_id=user_id,
+        )
+        for user_id in user_ids
+        if reachable(contacts.get(user_id))
+    ]
+    return store.queue_emails(session, mails)
 
 
 def email_user(
     session: Session, *, key_source: str, user_id: int, composed: compose.ComposedEmail, reply_to: str | None = None
 ) -> bool:
-    """Queue an e-mail to a user's verified, active address; users we cannot write to are skipped."""
+    """Queue an e-mail to one user's verified, active address."""
     contact = repository.get_contact(session, user_id)
-    if contact is None or not contact.is_active or not contact.email_verified or not contact.email:
+    if contact is None or not reachable(contact):
         return False
     key = store.email_key(key_source, f"user:{user_id}", composed.kind)
     return store.queue_email(
@@ -111,11 +144,8 @@ def on_report_filed(session: Session, *, settings: Settings, event_id: str, data
         )
     exclude = {data.reporter_id} | ({data.pet_owner_id} if data.pet_owner_id is not None else set())
     areas = areas_containing(session, lat=data.latitude, lon=data.longitude, status=data.status, exclude=exclude)
-    mail = compose.nearby_alert_email(frontend=settings.frontend_origin, status=data.status)
-    for area in areas:
-        notify(
-            session,
-            event_id=event_id,
+    drafts = [
+        Draft(
             user_id=area.user_id,
             verb="nearby_alert",
             description=(
@@ -125,7 +155,11 @@ def on_report_filed(session: Session, *, settings: Settings, event_id: str, data
             target_id=data.report_id,
             target_name=name,
         )
-        email_user(session, key_source=event_id, user_id=area.user_id, composed=mail)
+        for area in areas
+    ]
+    notify_all(session, event_id=event_id, drafts=drafts)
+    mail = compose.nearby_alert_email(frontend=settings.frontend_origin, status=data.status)
+    email_users(session, key_source=event_id, user_ids=[area.user_id for area in areas], composed=mail)
     return len(areas)
 
 

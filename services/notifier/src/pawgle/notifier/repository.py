@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, update
+from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from pawgle.notifier import geo
@@ -91,6 +92,12 @@ def add_notifications(session: Session, notifications: Sequence[Notification]) -
     session.flush()
 
 
+def insert_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert (one statement, no ORM objects): a report can alert many users at once."""
+    if rows:
+        session.exec(insert(Notification), params=rows)
+
+
 def latest_notifications(session: Session, user_id: int, *, limit: int) -> Sequence[Notification]:
     query = select(Notification).where(Notification.user_id == user_id)
     return session.exec(query.order_by(col(Notification.id).desc()).limit(limit)).all()
@@ -173,4 +180,4 @@ def erase_user(session: Session, user_id: int) -> None:
     session.exec(delete(ReplyToken).where(col(ReplyToken.user_id) == user_id))
     session.exec(update(MatchMail).where(col(MatchMail.lost_user_id) == user_id).values(lost_user_id=None, name=None))
     # Pending mail to the user is dropped too: the address it would go to is personal data.
-    session.exec(delete(EmailMessage).where(or_(col(EmailMessage.user_id) == user_id)))
+    session.exec(delete(EmailMessage).where(col(EmailMessage.user_id) == user_id))

@@ -114,33 +114,33 @@ class MailSender:
             ]
             attempts = {row.id: row.attempts for row in batch}
             session.commit()
+        outcomes: list[tuple[int, int, str | MailError]] = []
         for row_id, mail in zip(attempts, outgoing, strict=True):
             assert row_id is not None
-            self._deliver_one(row_id, mail, attempts[row_id])
+            try:
+                outcomes.append((row_id, attempts[row_id] + 1, self.mailer.send(mail)))
+            except MailError as exc:
+                outcomes.append((row_id, attempts[row_id] + 1, exc))
+        # One transaction records the whole batch; a crash before it re-sends the batch under the same keys.
+        with Session(self.engine) as session:
+            for row_id, attempt, outcome in outcomes:
+                if isinstance(outcome, MailError):
+                    self._record_failure(session, row_id, attempt, outcome)
+                else:
+                    store.mark_sent(session, row_id, provider_id=outcome)
+                    EMAILS.labels(self.mailer.name, "sent").inc()
+                    log.info("email sent", extra={"email_id": row_id, "adapter": self.mailer.name})
+            session.commit()
         return len(outgoing)
 
-    def _deliver_one(self, row_id: int, mail: OutgoingMail, attempts_before: int) -> None:
-        try:
-            provider_id = self.mailer.send(mail)
-        except MailError as exc:
-            self._record_failure(row_id, mail, attempts_before + 1, exc)
-            return
-        with Session(self.engine) as session:
-            store.mark_sent(session, row_id, provider_id=provider_id)
-            session.commit()
-        EMAILS.labels(self.mailer.name, "sent").inc()
-        log.info("email sent", extra={"email_id": row_id, "kind_key": mail.key[:12], "adapter": self.mailer.name})
-
-    def _record_failure(self, row_id: int, mail: OutgoingMail, attempts: int, exc: MailError) -> None:
+    def _record_failure(self, session: Session, row_id: int, attempts: int, exc: MailError) -> None:
         give_up = exc.permanent or attempts >= self.settings.mail_max_attempts
         delay = (
             None
             if give_up
             else retry_delay_s(attempts, base_s=self.settings.mail_retry_base_s, max_s=self.settings.mail_retry_max_s)
         )
-        with Session(self.engine) as session:
-            store.mark_attempt_failed(session, row_id, error=str(exc), retry_in_s=delay)
-            session.commit()
+        store.mark_attempt_failed(session, row_id, error=str(exc), retry_in_s=delay)
         EMAILS.labels(self.mailer.name, "failed" if give_up else "retry").inc()
         log_fn = log.error if give_up else log.warning
         log_fn(

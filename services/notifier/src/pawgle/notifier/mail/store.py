@@ -6,10 +6,11 @@ import hashlib
 import secrets
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import or_, update
+from sqlalchemy import insert, or_, update
 from sqlmodel import Session, col, func, select
 
 from pawgle.notifier.mail.compose import ComposedEmail
@@ -58,6 +59,47 @@ def email_key(event_id: str, recipient: str, kind: str) -> str:
     return hashlib.sha256(f"{event_id}|{recipient}|{kind}".encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class QueuedEmail:
+    key: str
+    composed: ComposedEmail
+    to_address: str
+    user_id: int | None
+    reply_to: str | None = None
+
+
+def queue_emails(session: Session, mails: Sequence[QueuedEmail]) -> int:
+    """Write e-mails into the log in the caller's transaction, skipping keys already there; returns how many."""
+    if not mails:
+        return 0
+    existing = set(
+        session.exec(select(EmailMessage.dedupe_key).where(col(EmailMessage.dedupe_key).in_([m.key for m in mails])))
+    )
+    now = utcnow()
+    rows = [
+        {
+            "dedupe_key": m.key,
+            "kind": m.composed.kind,
+            "user_id": m.user_id,
+            "to_address": m.to_address,
+            "reply_to": m.reply_to,
+            "subject": m.composed.subject,
+            "text_body": m.composed.text,
+            "html_body": m.composed.html,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for m in {m.key: m for m in mails}.values()
+        if m.key not in existing
+    ]
+    if rows:
+        session.exec(insert(EmailMessage), params=rows)
+        session.info[_QUEUED_FLAG] = True
+    return len(rows)
+
+
 def queue_email(
     session: Session,
     *,
@@ -67,24 +109,9 @@ def queue_email(
     user_id: int | None,
     reply_to: str | None = None,
 ) -> bool:
-    """Write an e-mail into the log in the caller's transaction; False when that key is already there."""
-    if session.exec(select(EmailMessage.id).where(EmailMessage.dedupe_key == key)).first() is not None:
-        return False
-    session.add(
-        EmailMessage(
-            dedupe_key=key,
-            kind=composed.kind,
-            user_id=user_id,
-            to_address=to_address,
-            reply_to=reply_to,
-            subject=composed.subject,
-            text_body=composed.text,
-            html_body=composed.html,
-        )
-    )
-    session.flush()
-    session.info[_QUEUED_FLAG] = True
-    return True
+    """Write one e-mail into the log in the caller's transaction; False when that key is already there."""
+    mail = QueuedEmail(key=key, composed=composed, to_address=to_address, user_id=user_id, reply_to=reply_to)
+    return queue_emails(session, [mail]) == 1
 
 
 def claim_due(session: Session, *, limit: int, lease_s: float, now: datetime | None = None) -> list[EmailMessage]:
