@@ -322,3 +322,32 @@ def test_a_once_verified_token_is_still_refused_after_expiry_or_key_withdrawal(
     verifier.jwks.min_refresh_interval_s = 3600
     with pytest.raises(Unauthorized):
         verifier.verify(lasting)
+
+
+def test_concurrent_refreshes_with_one_cookie_all_succeed_with_one_successor(app: FastAPI) -> None:
+    """Several tabs refresh at page load with the same cookie (contract section 1.8): nobody is logged out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    with serve(app) as base_url, httpx.Client(base_url=base_url) as http:
+        http.post(
+            "/api/auth/signup/",
+            json={
+                "username": "tabby",
+                "email": "tabby@example.com",
+                "password": PASSWORD,
+                "confirm_password": PASSWORD,
+            },
+        )
+        token = last_link_token(app, "tabby@example.com", "verify_email")
+        cookie = http.post("/api/auth/magic/consume/", json={"token": token}).cookies["pawgle_refresh"]
+
+        def refresh(_: int) -> tuple[int, str | None]:
+            response = httpx.post(f"{base_url}/api/token/refresh/", cookies={"pawgle_refresh": cookie})
+            return response.status_code, response.cookies.get("pawgle_refresh")
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(refresh, range(6)))
+    assert {status for status, _ in results} == {200}
+    assert len({successor for _, successor in results}) == 1
