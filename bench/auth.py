@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 from sqlmodel import Session, select
 from starlette.requests import Request
 
@@ -36,14 +37,14 @@ VERIFICATIONS = 20_000
 PASSWORD = "Correct-Horse-42"
 
 
-def _verification_token(app, email: str) -> str:  # type: ignore[no-untyped-def]
+def _verification_token(app: FastAPI, email: str) -> str:
     with Session(app.state.engine) as session:
         rows = session.exec(select(OutboxEvent).where(OutboxEvent.subject == "auth.magic_link_requested")).all()
     links = [json.loads(r.payload)["data"]["link"] for r in rows if json.loads(r.payload)["data"]["email"] == email]
     return str(links[-1].split("token=", 1)[1].split("&", 1)[0])
 
 
-def _make_user(http: httpx.Client, app, email: str) -> None:  # type: ignore[no-untyped-def]
+def _make_user(http: httpx.Client, app: FastAPI, email: str) -> None:
     name = email.split("@", 1)[0]
     response = http.post(
         "/api/auth/signup/", json={"username": name, "email": email, "password": PASSWORD, "confirm_password": PASSWORD}
@@ -52,7 +53,7 @@ def _make_user(http: httpx.Client, app, email: str) -> None:  # type: ignore[no-
     http.post("/api/auth/magic/consume/", json={"token": _verification_token(app, email)}).raise_for_status()
 
 
-def _bench_login(http: httpx.Client, app) -> None:  # type: ignore[no-untyped-def]
+def _bench_login(http: httpx.Client, app: FastAPI) -> None:
     passwords = app.state.kit.passwords
     stored = passwords.hash(PASSWORD)
     hash_times = []
@@ -82,7 +83,7 @@ def _bench_refresh_sequential(http: httpx.Client) -> None:
     report(f"refresh (rotation, one client, sequential): {REFRESHES / elapsed:.0f} req/s; {summary_ms(timings)}")
 
 
-def _bench_refresh_concurrent(base_url: str, app) -> None:  # type: ignore[no-untyped-def]
+def _bench_refresh_concurrent(base_url: str, app: FastAPI) -> None:
     clients = []
     for i in range(CONCURRENT_CLIENTS):
         http = httpx.Client(base_url=base_url)
@@ -108,7 +109,7 @@ def _bench_refresh_concurrent(base_url: str, app) -> None:  # type: ignore[no-un
         http.close()
 
 
-def _bench_verification(app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+def _bench_verification(app: FastAPI, settings: Settings) -> None:
     """The cost another service pays per request: parse the Bearer header and verify the JWT (key cached)."""
     verifier = AccessTokenVerifier(
         JwksCache("http://127.0.0.1:9/unused"),
