@@ -193,6 +193,12 @@ def notifier(settings_factory: Callable[..., Settings]) -> Iterator[Running]:
 
 
 @pytest.fixture
+def folder_notifier(settings_factory: Callable[..., Settings]) -> Iterator[Running]:
+    """The full service on its embedded default: e-mail goes to the local outbox folder."""
+    yield from make_running(settings_factory(resend_api_key=None))
+
+
+@pytest.fixture
 def api(settings_factory: Callable[..., Settings]) -> Iterator[Running]:
     """The service without background workers: for the HTTP API alone."""
     yield from make_running(settings_factory(run_workers=False))

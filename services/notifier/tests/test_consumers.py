@@ -220,3 +220,18 @@ def test_replaying_report_filed_into_a_fresh_inbox_has_no_second_effect(notifier
         assert session.exec(select(func.count()).select_from(EmailMessage)).one() == 1
     assert len(fake_resend.accepted) == 1
     assert rows(notifier, Notification, user_id=user)
+
+
+def test_the_embedded_default_writes_each_email_once_into_the_outbox_folder(folder_notifier) -> None:
+    notifier = folder_notifier
+    _, address = watcher(notifier)
+    report = report_filed()
+    envelope = notifier.publish(report)
+    notifier.publish(report, envelope=envelope, msg_id=f"{envelope.id}-again")
+    wait_for(lambda: all_sent(notifier, 1))
+    wait_for(lambda: notifier.drained("report.filed"))
+    (path,) = notifier.settings.mail_outbox_dir.glob("*.eml")
+    text = path.read_text()
+    assert f"To: {address}" in text
+    assert "Subject: PawGle: lost pet near your area" in text
+    assert "https://app.pawgle.test/pet/map" in text

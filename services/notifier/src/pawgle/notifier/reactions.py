@@ -253,7 +253,9 @@ def issue_reply_address(session: Session, *, settings: Settings, conversation_id
     if not settings.reply_domain:
         return None
     token = secrets.token_urlsafe(24)
-    expires = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=settings.reply_token_ttl_days)
+    now = utcnow()
+    repository.delete_expired_reply_tokens(session, user_id=user_id, now=now)
+    expires = now + timedelta(days=settings.reply_token_ttl_days)
     repository.save(
         session,
         ReplyToken(

@@ -161,8 +161,8 @@ def find_reply_token(session: Session, token_hash: str, *, now: datetime) -> Rep
     return row if row is not None and row.expires_at > now else None
 
 
-def delete_expired_reply_tokens(session: Session, *, now: datetime) -> None:
-    session.exec(delete(ReplyToken).where(col(ReplyToken.expires_at) <= now))
+def delete_expired_reply_tokens(session: Session, *, user_id: int, now: datetime) -> None:
+    session.exec(delete(ReplyToken).where(col(ReplyToken.user_id) == user_id, col(ReplyToken.expires_at) <= now))
 
 
 # --- erasure -------------------------------------------------------------------------------------
