@@ -16,7 +16,10 @@ GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 class Settings(ServiceSettings):
     """Everything the auth service can be told; production refuses to start without real secrets."""
 
-    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", populate_by_name=True)
+    # Inputs are hidden from validation errors: they may hold the signing key or the refresh secret.
+    model_config = SettingsConfigDict(
+        env_prefix="AUTH_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     service_name: str = "auth"
 
