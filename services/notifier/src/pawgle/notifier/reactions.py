@@ -286,7 +286,9 @@ def on_message_sent(
                 description="Someone answered your report. Open the chat to read their message.",
             )
         page = repository.get_chat_page(session, conversation_id=data.conversation_id, user_id=user_id)
-        if page is not None and sent_at - page.last_paged_at < window:
+        if (page is not None and sent_at - page.last_paged_at < window) or not reachable(
+            repository.get_contact(session, user_id)
+        ):
             continue
         reply_to = issue_reply_address(
             session, settings=settings, conversation_id=data.conversation_id, user_id=user_id
