@@ -301,3 +301,17 @@ def test_kustomize_renders_into_the_pawgle_namespace(directory: Path) -> None:
     namespaced = [d for d in docs if d["kind"] != "Namespace"]
     assert namespaced
     assert all(d["metadata"]["namespace"] == "pawgle" for d in namespaced)
+
+
+def test_only_the_gateway_is_open_to_the_ingress_controller(manifests: list[Manifest]) -> None:
+    policies = {m.name: m.doc["spec"] for m in manifests if m.kind == "NetworkPolicy"}
+    denies = [p for p in policies.values() if p["podSelector"] == {} and not p.get("ingress")]
+    assert denies, "no default-deny ingress policy"
+    from_ingress = [
+        p
+        for p in policies.values()
+        for rule in p.get("ingress", [])
+        for peer in rule["from"]
+        if "ingress" in str(peer.get("namespaceSelector", {}))
+    ]
+    assert [p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in from_ingress] == ["gateway"]
