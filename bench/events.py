@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from bench.stats import percentile, report
+from pawgle.common.app import stop_tasks
 from pawgle.common.bus.connection import connect_bus
 from pawgle.common.bus.relay import OutboxRelay
 from pawgle.common.bus.streams import ensure_streams
@@ -58,8 +59,7 @@ async def _run_case(root: Path, name: str, nats_url: str, producer) -> int:  # t
         await _wait_for(consumer_db, 1, 60)
         return await producer(producer_db, consumer_db)
     finally:
-        relay.cancel()
-        await asyncio.gather(relay, return_exceptions=True)
+        await stop_tasks([relay])
         consumer.terminate()
         consumer.wait(timeout=15)
         await nc.close()

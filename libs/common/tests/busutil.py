@@ -11,6 +11,8 @@ from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from pawgle.common.app import stop_tasks
+
 
 async def stream_event_ids(nc: Client, subject: str = "mesh.pinged", stream: str = "MESH") -> list[str]:
     """Every event id the stream holds for `subject`, in stream order."""
@@ -43,6 +45,4 @@ async def wait_until(condition: Callable[[], bool], *, timeout_s: float = 30.0, 
 
 
 async def stop(*tasks: asyncio.Task[None]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await stop_tasks(tasks)

@@ -28,6 +28,23 @@ Hook = Callable[[FastAPI], Awaitable[None]]
 ConsumerFactory = Callable[[FastAPI], Sequence[ConsumerSpec]]
 
 
+async def stop_tasks(tasks: Sequence[asyncio.Task[None]], *, attempts: int = 10, wait_s: float = 2.0) -> None:
+    """Cancel background loops and wait for them, cancelling again if a cancellation was swallowed.
+
+    On Python 3.11 `asyncio.wait_for` (used inside nats-py) can swallow a cancellation that races with
+    its own completion, so one `cancel()` is not always enough; the retries are bounded.
+    """
+    pending = {task for task in tasks if not task.done()}
+    for _ in range(attempts):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=wait_s)
+    if pending:
+        log.error("background tasks did not stop: %s", ", ".join(t.get_name() for t in pending))
+
+
 def create_service_app(
     settings: ServiceSettings,
     *,
@@ -71,9 +88,7 @@ def create_service_app(
             log.info("%s ready", settings.service_name)
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_tasks(tasks)
             if on_shutdown is not None:
                 await on_shutdown(app)
             with contextlib.suppress(Exception):
