@@ -14,6 +14,18 @@ from .conftest import DB_SERVICES, REPO, SERVICES, Manifest, env_of
 PREFIXES = {service: f"{service.upper()}_" for service in SERVICES}
 BLOBS = REPO / "libs/common/src/pawgle/common/blobs.py"
 
+# The architecture puts embeddings' vectors on a Qdrant server; the service does not read EMBEDDINGS_QDRANT_URL
+# yet, so each pod would keep its own local store. Strict: once the setting exists these cases pass, and the
+# marker must go.
+PENDING = {"embeddings": "pawgle.embeddings.config.Settings has no qdrant_url: EMBEDDINGS_QDRANT_URL is not read yet"}
+
+
+def _cases(services: tuple[str, ...]) -> list[Any]:
+    return [
+        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=PENDING[s])) if s in PENDING else s
+        for s in services
+    ]
+
 
 def _fake_secret(key: str, service: str, data_dir: Path) -> str:
     """A stand-in for each Secret key the manifests reference (the real ones never leave the cluster)."""
@@ -24,7 +36,6 @@ def _fake_secret(key: str, service: str, data_dir: Path) -> str:
         "secret-access-key": "s" * 40,
         "resend-api-key": "re_test_key",
         "forward-secret": "f" * 32,
-        "api-key": "qdrant-test-key",
     }
     return values[key]
 
@@ -105,7 +116,7 @@ def _assert_production_settings(service: str, settings: Any, env: dict[str, str]
         assert settings.secure_cookies
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", _cases(SERVICES))
 def test_the_cluster_env_is_read_and_accepted_by_the_service(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, by_kind: dict[tuple[str, str], Manifest], service: str
 ) -> None:
@@ -115,7 +126,7 @@ def test_the_cluster_env_is_read_and_accepted_by_the_service(
     _assert_production_settings(service, settings, env)
 
 
-@pytest.mark.parametrize("service", DB_SERVICES)
+@pytest.mark.parametrize("service", _cases(DB_SERVICES))
 def test_the_migration_job_env_is_accepted_by_the_service(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, by_kind: dict[tuple[str, str], Manifest], service: str
 ) -> None:
@@ -125,7 +136,7 @@ def test_the_migration_job_env_is_accepted_by_the_service(
     assert settings.db_url == env[f"{service.upper()}_DATABASE_URL"]
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", _cases(SERVICES))
 def test_the_compose_env_is_read_and_accepted_by_the_service(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, compose: dict[str, Any], service: str
 ) -> None:
