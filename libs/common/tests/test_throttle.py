@@ -45,15 +45,25 @@ async def test_a_throttle_trips_at_its_rate_and_resets_in_the_next_window(
     connections: list[Client], bucket: str
 ) -> None:
     store = await ThrottleStore.open(connections[0].jetstream(), bucket=bucket)
-    rate = Rate(3, 1)
-    await asyncio.sleep(1 - time.time() % 1 + 0.02)  # start at the top of a window
-    verdicts = [await store.hit("login", "ip:10.0.0.1", rate) for _ in range(4)]
+    rate = Rate(3, 60)
+    window_start = (time.time() // 60) * 60
+    at = window_start + 15.2  # a fixed clock, so the test never straddles a window edge
+    verdicts = [await store.hit("login", "ip:10.0.0.1", rate, now=at) for _ in range(4)]
     assert [v.allowed for v in verdicts] == [True, True, True, False]
-    assert verdicts[-1].retry_after_s == 1
-    other = await store.hit("login", "ip:10.0.0.2", rate)
-    assert other.allowed  # counted per caller
-    await asyncio.sleep(1 - time.time() % 1 + 0.02)
-    assert (await store.hit("login", "ip:10.0.0.1", rate)).allowed
+    assert verdicts[-1].retry_after_s == 45
+    assert (await store.hit("login", "ip:10.0.0.2", rate, now=at)).allowed  # counted per caller
+    assert not (await store.hit("login", "ip:10.0.0.1", rate, now=window_start + 59.9)).allowed
+    assert (await store.hit("login", "ip:10.0.0.1", rate, now=window_start + 60.0)).allowed
+
+
+async def test_counters_expire_with_the_bucket_ttl(nats_url: str, connections: list[Client], bucket: str) -> None:
+    store = await ThrottleStore.open(connections[0].jetstream(), bucket=bucket, max_period_s=1)
+    rate = Rate(1, 3600)
+    at = time.time()
+    assert (await store.hit("login", "ip:10.0.0.3", rate, now=at)).allowed
+    assert not (await store.hit("login", "ip:10.0.0.3", rate, now=at)).allowed
+    await asyncio.sleep(2.0)
+    assert (await store.hit("login", "ip:10.0.0.3", rate, now=at)).allowed  # the key is gone
 
 
 async def test_replicas_share_counts_and_concurrent_hits_are_each_counted_once(

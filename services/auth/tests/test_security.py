@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import statistics
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -285,7 +284,8 @@ def test_wrong_password_and_unknown_email_look_and_take_the_same(costly_client: 
     assert bodies["wrong password"] == bodies["unknown email"]
     assert bodies["unknown email"][0] == 401
     assert bodies["unknown email"][1]["detail"] == "Invalid credentials."
-    wrong, unknown = (statistics.median(timings[n]) for n in attempts)
+    # The fastest run of each is the least disturbed by whatever else the machine is doing.
+    wrong, unknown = (min(timings[n]) for n in attempts)
     assert 0.5 < wrong / unknown < 2.0, timings
 
 
