@@ -315,3 +315,14 @@ def test_only_the_gateway_is_open_to_the_ingress_controller(manifests: list[Mani
         if "ingress" in str(peer.get("namespaceSelector", {}))
     ]
     assert [p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in from_ingress] == ["gateway"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_shutdown_fits_in_the_grace_period(by_kind: dict[tuple[str, str], Manifest], service: str) -> None:
+    spec = _deployment(by_kind, service)["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    dockerfile = (REPO / "services" / service / "Dockerfile").read_text(encoding="utf-8")
+    drain = int(re.search(r"UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN=(\d+)", dockerfile).group(1))
+    # Past the grace period the kubelet kills the pod: requests in flight and the bus drain would be cut.
+    assert pre_stop + drain < spec["terminationGracePeriodSeconds"]
