@@ -141,3 +141,26 @@ def _rsa_pem() -> Any:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
+
+
+def test_ended_sessions_and_old_links_are_purged(client: TestClient) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from pawgle.auth.models import utcnow
+
+    verified_user(client)
+    login(client)
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    long_ago = utcnow() - timedelta(days=40)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE auth_refresh_tokens SET family_expires_at = :t, expires_at = :t"), {"t": long_ago})
+        conn.execute(text("UPDATE auth_magic_links SET expires_at = :t"), {"t": long_ago})
+    with Session(engine) as session:
+        removed = service.purge_expired(session)
+        session.commit()
+    assert removed == 3  # two sign-ins, one verification link
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM auth_refresh_tokens")).scalar() == 0
+        assert conn.execute(text("SELECT COUNT(*) FROM auth_magic_links")).scalar() == 0

@@ -7,7 +7,10 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from pawgle.auth import service
 from pawgle.auth.api import router
 from pawgle.auth.config import Settings
 from pawgle.auth.google import GoogleVerifier
@@ -52,6 +55,28 @@ def build_kit(settings: Settings) -> AuthKit:
         google=google,
     )
     return kit
+
+
+PURGE_INTERVAL_S = 3600.0
+
+
+async def purge_expired_forever(engine: Engine) -> None:
+    """Hourly: drop ended refresh-token families and long-expired links (every replica may run it)."""
+    while True:
+        try:
+            removed = await asyncio.to_thread(_purge_once, engine)
+            if removed:
+                log.info("expired sessions and links purged", extra={"rows": removed})
+        except Exception:
+            log.exception("purging expired sessions failed; will retry")
+        await asyncio.sleep(PURGE_INTERVAL_S)
+
+
+def _purge_once(engine: Engine) -> int:
+    with Session(engine) as session:
+        removed = service.purge_expired(session)
+        session.commit()
+    return removed
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -92,6 +92,11 @@ def delete_expired_tokens(session: Session, now: datetime) -> int:
     return int(result.rowcount)
 
 
+def delete_expired_links(session: Session, before: datetime) -> int:
+    result: Any = session.execute(delete(MagicLink).where(MagicLink.expires_at < before))
+    return int(result.rowcount)
+
+
 def find_magic_link(session: Session, token_hash: str) -> MagicLink | None:
     return session.exec(select(MagicLink).where(MagicLink.token_hash == token_hash)).first()
 

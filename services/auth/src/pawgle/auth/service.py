@@ -6,6 +6,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlmodel import Session
 
@@ -311,6 +312,13 @@ def delete_account(session: Session, *, user_id: int) -> bool:
     add_event(session, UserDeleted(user_id=user_id), producer=PRODUCER)
     log.info("account deleted", extra={"user_id": user_id})
     return True
+
+
+def purge_expired(session: Session) -> int:
+    """Delete refresh tokens whose family has ended and links expired more than a day ago."""
+    now = utcnow()
+    removed = repository.delete_expired_tokens(session, now)
+    return removed + repository.delete_expired_links(session, now - timedelta(days=1))
 
 
 def count_users(session: Session) -> int:
