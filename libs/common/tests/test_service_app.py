@@ -185,3 +185,39 @@ def test_the_ops_cli_migrates_and_lists(nats_url: str, tmp_path: Path) -> None:
     )
     assert unknown.returncode == 2
     assert "unknown consumer" in unknown.stdout
+
+
+def test_one_trace_runs_from_the_request_through_the_consumer(client: TestClient) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[attr-defined]
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    response = client.post("/pings/traced/", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+    assert response.status_code == 200
+
+    def consumer_spans_of_this_trace() -> list[object]:
+        return [
+            s
+            for s in exporter.get_finished_spans()
+            if s.name == "consume mesh.pinged" and format(s.context.trace_id, "032x") == trace_id
+        ]
+
+    deadline = time.monotonic() + 20
+    while not consumer_spans_of_this_trace():
+        assert time.monotonic() < deadline, "the consumer's span is not part of the request's trace"
+        time.sleep(0.05)
+
+
+def test_metrics_show_dead_letters_and_consumer_lag(client: TestClient) -> None:
+    client.post("/pings/counted/")
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 20
+    while tallies(engine).get("counted") != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    metrics = client.get("/metrics").text
+    assert "pawgle_consumer_pending{" in metrics
+    assert "pawgle_events_handled_total{" in metrics

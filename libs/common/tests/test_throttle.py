@@ -131,3 +131,41 @@ async def test_an_unreachable_store_lets_requests_through(nats_url: str, bucket:
     verdict = await store.hit("login", "ip:10.0.0.1", Rate(1, 60))
     assert verdict.allowed
     assert verdict.count == 0
+
+
+def test_the_default_throttle_counts_signed_in_callers_as_users_and_others_as_anon(nats_url: str, bucket: str) -> None:
+    from pawgle.common.auth import AccessClaims
+    from pawgle.common.throttle import default_throttle
+
+    class Verifier:
+        def verify(self, token: str) -> AccessClaims:
+            if token != "good":
+                from pawgle.common.errors import Unauthorized
+
+                raise Unauthorized()
+            return AccessClaims(user_id=5, jti="j", expires_at=int(time.time()) + 60)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nc = await nats.connect(nats_url)
+        app.state.token_verifier = Verifier()
+        app.state.throttle_store = await ThrottleStore.open(
+            nc.jetstream(), bucket=bucket, overrides={"anon": "2/min", "user": "3/min"}
+        )
+        yield
+        await nc.drain()
+
+    app = FastAPI(lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.get("/any/", dependencies=[Depends(default_throttle)])
+    async def anything() -> dict[str, bool]:
+        return {"ok": True}
+
+    if time.time() % 60 > 55:  # fixed windows: keep clear of a minute's edge
+        time.sleep(60 - time.time() % 60 + 0.1)
+    with TestClient(app) as client:
+        anonymous = [client.get("/any/", headers={"Authorization": "Bearer null"}).status_code for _ in range(3)]
+        signed_in = [client.get("/any/", headers={"Authorization": "Bearer good"}).status_code for _ in range(4)]
+    assert anonymous == [200, 200, 429]
+    assert signed_in == [200, 200, 200, 429]

@@ -229,6 +229,19 @@ def caller_identity(request: Request) -> str:
     return f"ip:{client_ip(request)}"
 
 
+async def default_throttle(request: Request) -> None:
+    """The contract's default: scope `user` for a caller with a valid token, else `anon` per IP.
+
+    Use as `dependencies=[Depends(default_throttle)]` on routes without a scope of their own.
+    """
+    store: ThrottleStore | None = getattr(request.app.state, "throttle_store", None)
+    if store is None:
+        return
+    caller = caller_identity(request)
+    scope = "user" if caller.startswith("user:") else "anon"
+    await store.check(scope, caller, store.rate_for(scope))
+
+
 class Throttle:
     """FastAPI dependency: `dependencies=[Depends(Throttle("login"))]` limits a route per user or IP.
 

@@ -24,9 +24,9 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from pawgle.common.bus.streams import stream_for
 from pawgle.common.bus.tables import DeadLetter, InboxEntry, utcnow
@@ -34,6 +34,7 @@ from pawgle.common.events.envelope import Envelope, UnknownEventError, decode_ev
 from pawgle.common.telemetry import (
     CONSUMER_LAG,
     DEAD_LETTERED,
+    DEAD_LETTERS,
     EVENT_HANDLE_LATENCY,
     EVENTS_HANDLED,
     context_from_headers,
@@ -215,6 +216,23 @@ def _park(session: Session, spec: ConsumerSpec, delivery: Delivery, *, error: st
     )
 
 
+def refresh_dead_letter_gauge(engine: Engine) -> None:
+    """Set the open-dead-letters gauge of every consumer from the table."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(DeadLetter.consumer, func.count())
+            .where(col(DeadLetter.resolved_at).is_(None))
+            .group_by(DeadLetter.consumer)
+        ).all()
+    counts = {consumer: count for consumer, count in rows}
+    for consumer in _dead_letter_gauges | counts.keys():  # a consumer whose letters were all resolved goes to 0
+        DEAD_LETTERS.labels(consumer).set(counts.get(consumer, 0))
+        _dead_letter_gauges.add(consumer)
+
+
+_dead_letter_gauges: set[str] = set()
+
+
 def to_delivery(msg: Msg) -> Delivery:
     meta = msg.metadata
     return Delivery(
@@ -266,6 +284,7 @@ class ConsumerRunner:
         return await self.js.pull_subscribe_bind(durable=self.spec.name, stream=self.spec.stream)
 
     async def run(self) -> None:
+        await asyncio.to_thread(refresh_dead_letter_gauge, self.engine)
         failures = 0
         while True:
             sub: JetStreamContext.PullSubscription | None = None
@@ -316,6 +335,9 @@ class ConsumerRunner:
             else:
                 await msg.ack()
                 self.handled += 1
+        CONSUMER_LAG.labels(self.spec.name).set(msgs[-1].metadata.num_pending or 0)
+        if Outcome.PARKED in outcomes:
+            await asyncio.to_thread(refresh_dead_letter_gauge, self.engine)
 
     def _handle_batch(self, deliveries: list[Delivery]) -> list[Outcome]:
         return handle_batch(self.engine, self.spec, deliveries)

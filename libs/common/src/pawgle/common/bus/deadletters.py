@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from pawgle.common.bus.consumer import ConsumerSpec, Delivery, Outcome, handle_delivery
+from pawgle.common.bus.consumer import ConsumerSpec, Delivery, Outcome, handle_delivery, refresh_dead_letter_gauge
 from pawgle.common.bus.tables import DeadLetter, utcnow
-from pawgle.common.telemetry import DEAD_LETTERS
 
 
 def list_dead_letters(
@@ -21,17 +19,6 @@ def list_dead_letters(
         if not include_resolved:
             query = query.where(col(DeadLetter.resolved_at).is_(None))
         return list(session.exec(query).all())
-
-
-def refresh_dead_letter_gauge(engine: Engine) -> None:
-    with Session(engine) as session:
-        rows = session.exec(
-            select(DeadLetter.consumer, func.count())
-            .where(col(DeadLetter.resolved_at).is_(None))
-            .group_by(DeadLetter.consumer)
-        ).all()
-    for consumer, count in rows:
-        DEAD_LETTERS.labels(consumer).set(count)
 
 
 def retry_dead_letter(engine: Engine, spec: ConsumerSpec, dead_letter_id: int) -> Outcome:
@@ -61,6 +48,7 @@ def _resolve(engine: Engine, dead_letter_id: int, resolution: str) -> None:
         parked.resolution = resolution
         session.add(parked)
         session.commit()
+    refresh_dead_letter_gauge(engine)
 
 
 def _no_park(spec: ConsumerSpec) -> ConsumerSpec:

@@ -77,9 +77,9 @@ class OutboxRelay:
                     log.warning("outbox relay cycle failed", exc_info=True)
                     await asyncio.sleep(min(0.2 * 2**failures, 5.0))
                     continue
+                await self._maybe_cleanup()
                 if published:
                     continue  # there may be more
-                await self._maybe_cleanup()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
                 except TimeoutError:
@@ -155,7 +155,7 @@ class OutboxRelay:
 
     async def _maybe_cleanup(self) -> None:
         loop_time = asyncio.get_running_loop().time()
-        if loop_time - self._last_cleanup < 30:
+        if loop_time - self._last_cleanup < 10:
             return
         self._last_cleanup = loop_time
         backlog = await asyncio.to_thread(self._cleanup_and_count)
