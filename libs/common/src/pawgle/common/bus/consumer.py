@@ -224,7 +224,7 @@ def refresh_dead_letter_gauge(engine: Engine) -> None:
             .where(col(DeadLetter.resolved_at).is_(None))
             .group_by(DeadLetter.consumer)
         ).all()
-    counts = {consumer: count for consumer, count in rows}
+    counts: dict[str, int] = dict(rows)
     for consumer in _dead_letter_gauges | counts.keys():  # a consumer whose letters were all resolved goes to 0
         DEAD_LETTERS.labels(consumer).set(counts.get(consumer, 0))
         _dead_letter_gauges.add(consumer)
