@@ -202,3 +202,17 @@ def test_resend_verification_answers_alike_for_every_address(client: TestClient)
     sent = [e["email"] for e in outbox(client.app, "auth.magic_link_requested") if e["purpose"] == "verify_email"]
     assert sent.count("bob@example.com") == 2
     assert sent.count("alice@example.com") == 1
+
+
+def test_every_answer_is_json_with_its_charset(client: TestClient) -> None:
+    verified_user(client)
+    responses = [
+        client.post("/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD}),
+        client.post("/api/token/refresh/"),
+        client.post("/api/auth/magic/consume/", json={"token": "x"}),
+        client.get("/api/auth/jwks/"),
+        client.post("/api/auth/logout/"),
+        client.post("/api/token/refresh/"),
+    ]
+    for response in responses:
+        assert response.headers["content-type"] == "application/json; charset=utf-8", response.request.url

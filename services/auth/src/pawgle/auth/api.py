@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from pawgle.auth import links, service, sessions
 from pawgle.auth.config import Settings
@@ -30,7 +29,7 @@ from pawgle.auth.schemas import (
 )
 from pawgle.common.auth import CurrentUserId
 from pawgle.common.db import SessionDep
-from pawgle.common.errors import AppError, BadRequest, Forbidden, Unauthorized, error_response
+from pawgle.common.errors import AppError, BadRequest, Forbidden, JSONResponseUTF8, Unauthorized, error_response
 from pawgle.common.throttle import Throttle, ThrottleStore
 
 router = APIRouter(tags=["auth"])
@@ -129,7 +128,7 @@ async def login(body: LoginRequest, request: Request, session: SessionDep, kit: 
             await run_in_threadpool(service.send_verification, session, kit=kit, user=user)
         # Returned, not raised: the new link must be committed.
         return error_response(403, VERIFY_FIRST)
-    response = JSONResponse({"access": signed_in.access})
+    response = JSONResponseUTF8({"access": signed_in.access})
     _set_refresh_cookie(response, kit.settings, signed_in.refresh_token)
     return response
 
@@ -152,7 +151,7 @@ async def google(body: GoogleRequest, session: SessionDep, kit: KitDep) -> Respo
         signed_in = await run_in_threadpool(service.google_sign_in, session, kit=kit, identity=identity)
     except service.InvalidCredentials as exc:
         raise Unauthorized("Invalid Google token.") from exc
-    response = JSONResponse(
+    response = JSONResponseUTF8(
         {"user": _user_read(signed_in.user), "access": signed_in.access, "created": signed_in.created}
     )
     _set_refresh_cookie(response, kit.settings, signed_in.refresh_token)
@@ -177,7 +176,7 @@ async def magic_consume(body: TokenRequest, session: SessionDep, kit: KitDep) ->
         signed_in = await run_in_threadpool(service.consume_link, session, kit=kit, token=body.token)
     except links.LinkError as exc:
         raise BadRequest(exc.message) from exc
-    response = JSONResponse({"access": signed_in.access, "user": _user_read(signed_in.user)})
+    response = JSONResponseUTF8({"access": signed_in.access, "user": _user_read(signed_in.user)})
     _set_refresh_cookie(response, kit.settings, signed_in.refresh_token)
     return response
 
@@ -192,7 +191,7 @@ async def verify_email(session: SessionDep, kit: KitDep, token: str = "", uid: s
     except links.LinkError as exc:
         raise BadRequest(exc.message) from exc
     body = {"message": "Email verified.", "access": signed_in.access, "user": _user_read(signed_in.user)}
-    response = JSONResponse(body)
+    response = JSONResponseUTF8(body)
     _set_refresh_cookie(response, kit.settings, signed_in.refresh_token)
     return response
 
@@ -217,7 +216,7 @@ async def logout(request: Request, session: SessionDep, kit: KitDep) -> Response
     token = request.cookies.get(kit.settings.refresh_cookie_name)
     if token:
         await run_in_threadpool(sessions.end_session, session, token=token)
-    response = JSONResponse({"detail": "Logged out."})
+    response = JSONResponseUTF8({"detail": "Logged out."})
     _clear_refresh_cookie(response, kit.settings)
     return response
 
@@ -236,7 +235,7 @@ async def refresh(request: Request, session: SessionDep, kit: KitDep) -> Respons
         response = error_response(401, "Invalid or expired refresh token.")
         _clear_refresh_cookie(response, kit.settings)
         return response
-    response = JSONResponse({"access": kit.tokens.issue(refreshed.user_id)})
+    response = JSONResponseUTF8({"access": kit.tokens.issue(refreshed.user_id)})
     _set_refresh_cookie(response, kit.settings, refreshed.token)
     return response
 
@@ -285,6 +284,6 @@ async def users_count(session: SessionDep) -> dict[str, int]:
 
 
 @router.get("/api/auth/jwks/")
-async def jwks(request: Request) -> JSONResponse:
+async def jwks(request: Request) -> JSONResponseUTF8:
     """The public keys that verify access tokens (current and previous)."""
-    return JSONResponse(request.app.state.key_ring.jwks(), headers={"Cache-Control": "public, max-age=300"})
+    return JSONResponseUTF8(request.app.state.key_ring.jwks(), headers={"Cache-Control": "public, max-age=300"})
