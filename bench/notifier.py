@@ -5,33 +5,40 @@ Seeds a fresh SQLite database (the embedded default) with 100,000 active areas s
 address) and indexes them in the grid. Then applies report.filed events one at a time through the real
 consumer path (`handle_delivery`: decode, inbox row, spatial lookup, haversine check, notification and
 e-mail rows, commit) and times each, from the event arriving to every notification written. For
-contrast it times the same lookup as a scan of every area. Finally the background sender drains the
-e-mails those reports queued into the outbox folder (one fsync'd .eml per message) and reports e-mails/s.
+contrast it times the same lookup as a scan of every area. Then the background sender drains the e-mails
+those reports queued into the outbox folder (one fsync'd .eml per message) and reports e-mails/s. Last,
+the whole service runs on a real nats-server and report.filed is timed from publish to the consumer's commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
+import nats
 from sqlalchemy import insert
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bench.stats import report, summary_ms
 from pawgle.common.bus.consumer import ConsumerSpec, Delivery, Outcome, handle_delivery
-from pawgle.common.db import make_engine
+from pawgle.common.bus.tables import InboxEntry
+from pawgle.common.db import make_engine, read_only
 from pawgle.common.events.envelope import encode_event, new_event
 from pawgle.common.events.reports import ReportFiled
 from pawgle.common.migrations import upgrade_to_head
+from pawgle.common.testing.natsserver import NatsServer
+from pawgle.common.testing.server import serve
 from pawgle.notifier import geo
 from pawgle.notifier.config import Settings
 from pawgle.notifier.consumers import handlers
 from pawgle.notifier.mail.adapters import LocalFolderMailer
 from pawgle.notifier.mail.sender import MailSender
-from pawgle.notifier.main import MIGRATIONS
+from pawgle.notifier.main import MIGRATIONS, create_app
 from pawgle.notifier.models import AlertArea, AlertAreaCell, Contact, EmailMessage, Notification
 
 AREAS = 100_000
@@ -41,6 +48,8 @@ WARMUP = 20
 SCANS = 5
 LAT, LON = (36.0, 60.0), (-10.0, 30.0)
 MAIL_SECONDS = 20.0
+E2E_REPORTS = 100
+E2E_WARMUP = 5
 SEED_TIME = datetime(2025, 1, 1)
 
 
@@ -100,6 +109,57 @@ def scan_once(session: Session, lat: float, lon: float, status: str) -> int:
     return sum(
         1 for a in session.exec(query).all() if geo.haversine_km(lat, lon, a.center_lat, a.center_lon) <= a.radius_km
     )
+
+
+def end_to_end(settings: Settings, rng: random.Random) -> None:
+    """Through the bus: publish report.filed to a real nats-server and wait for the consumer's commit."""
+    with tempfile.TemporaryDirectory(prefix="pawgle-bench-nats-") as nats_dir:
+        server = NatsServer(Path(nats_dir) / "js").start()
+        try:
+            # The whole service runs (consumers and e-mail sender); ERROR keeps its per-e-mail log lines quiet.
+            live = settings.model_copy(update={"nats_url": server.url, "run_workers": True, "log_level": "ERROR"})
+            app = create_app(live)
+            with serve(app):
+                timings = asyncio.run(_publish_and_wait(app.state.engine, server.url, rng))
+            report(f"  end to end through NATS (publish -> consumer commit): {summary_ms(timings)}")
+        finally:
+            server.stop()
+
+
+async def _publish_and_wait(engine: Engine, nats_url: str, rng: random.Random) -> list[float]:
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    timings: list[float] = []
+    try:
+        for i in range(E2E_WARMUP + E2E_REPORTS):
+            data = ReportFiled(
+                report_id=10_000 + i,
+                reporter_id=1,
+                status="lost",
+                latitude=rng.uniform(*LAT),
+                longitude=rng.uniform(*LON),
+                animal_name="Rex",
+                type="Dogs",
+                breed="Beagle",
+                category="Domestic",
+            )
+            envelope = new_event(data, producer="bench")
+            t0 = time.perf_counter()
+            await js.publish(envelope.subject, encode_event(envelope), headers={"Nats-Msg-Id": envelope.id})
+            while not _handled(engine, envelope.id):
+                if time.perf_counter() - t0 > 10:
+                    raise RuntimeError("report.filed was not handled within 10 s")
+                await asyncio.sleep(0.0005)
+            if i >= E2E_WARMUP:
+                timings.append(time.perf_counter() - t0)
+    finally:
+        await nc.drain()
+    return timings
+
+
+def _handled(engine: Engine, event_id: str) -> bool:
+    with Session(read_only(engine)) as session:
+        return session.get(InboxEntry, ("notifier-report-filed", event_id)) is not None
 
 
 def main() -> None:
@@ -168,4 +228,5 @@ def main() -> None:
             f"e-mails through the outbox folder adapter: {sent / elapsed:.0f} e-mails/s "
             f"({sent:,} sent in {elapsed:.1f} s, {files:,} .eml files, batches of {settings.mail_batch_size})"
         )
+        end_to_end(settings, rng)
         engine.dispose()
