@@ -76,6 +76,7 @@ def handlers(settings: Settings) -> dict[str, Handler]:
 
 
 def consumer_specs(settings: Settings) -> list[ConsumerSpec]:
+    """One idempotent consumer per event type, named notifier-<event>."""
     return [
         ConsumerSpec(
             service=settings.service_name,

@@ -14,6 +14,7 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 def utcnow() -> datetime:
+    """Naive UTC now, as every timestamp column stores it."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 

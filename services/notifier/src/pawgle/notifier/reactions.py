@@ -35,6 +35,7 @@ def _naive_utc(moment: datetime) -> datetime:
 
 
 def display_name(name: str | None, fallback: str = "your pet") -> str:
+    """A pet's name for a sentence; a placeholder like N/A becomes the fallback."""
     name = (name or "").strip()
     return name if name and name.upper() != "N/A" else fallback
 
@@ -164,6 +165,7 @@ def on_report_filed(session: Session, *, settings: Settings, event_id: str, data
 
 
 def on_report_expired(session: Session, *, event_id: str, data: ReportExpired) -> None:
+    """Tell the reporter their report left the map."""
     name = display_name(data.animal_name, "your pet")
     notify(
         session,
@@ -180,6 +182,7 @@ def on_report_expired(session: Session, *, event_id: str, data: ReportExpired) -
 
 
 def on_pet_embedded(session: Session, *, event_id: str, data: PetEmbedded) -> None:
+    """Tell the owner their pet's photos are ready for matching."""
     pet = repository.get_pet_name(session, data.pet_id)
     name = display_name(pet.name if pet else None)
     notify(
@@ -194,6 +197,7 @@ def on_pet_embedded(session: Session, *, event_id: str, data: PetEmbedded) -> No
 
 
 def on_embedding_failed(session: Session, *, event_id: str, data: EmbeddingFailed) -> None:
+    """Tell the owner the image model gave up on their pet's or report's photos."""
     name = display_name(data.name)
     if data.subject_kind == "pet":
         description = f"Feature extraction failed for {name}. You can retry from your profile."
@@ -228,6 +232,7 @@ def on_match_found(session: Session, *, settings: Settings, event_id: str, data:
 
 
 def on_conversation_opened(session: Session, *, settings: Settings, data: ConversationOpened) -> None:
+    """Remember the chat opened for a match; send the match e-mail if it was waiting."""
     if data.match_id is None:
         return
     row = repository.get_match_mail(session, data.match_id) or MatchMail(match_id=data.match_id)
@@ -266,6 +271,7 @@ def issue_reply_address(session: Session, *, settings: Settings, conversation_id
 
 
 def hash_reply_token(token: str) -> str:
+    """Reply tokens are stored hashed, like passwords: a database leak reveals none."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -337,10 +343,12 @@ def on_user_deleted(session: Session, *, data: UserDeleted) -> None:
 
 
 def on_pet_changed(session: Session, *, data: PetSnapshot) -> None:
+    """Keep the pet's name for embedding notifications."""
     row = repository.get_pet_name(session, data.pet_id) or PetName(pet_id=data.pet_id, owner_id=data.owner_id, name="")
     row.owner_id, row.name = data.owner_id, data.name[:200]
     repository.save(session, row)
 
 
 def on_pet_deleted(session: Session, *, data: PetDeleted) -> None:
+    """Forget a deleted pet's name."""
     repository.delete_pet_name(session, data.pet_id)

@@ -32,11 +32,13 @@ def lock_user_alerts(session: Session, user_id: int) -> int:
 
 
 def list_alerts(session: Session, user_id: int) -> Sequence[AlertArea]:
+    """A user's areas, newest first."""
     query = select(AlertArea).where(AlertArea.user_id == user_id)
     return session.exec(query.order_by(col(AlertArea.created_at).desc(), col(AlertArea.id).desc())).all()
 
 
 def get_alert(session: Session, *, user_id: int, alert_id: int) -> AlertArea | None:
+    """One area if it belongs to the user, else None."""
     area = session.get(AlertArea, alert_id)
     return area if area is not None and area.user_id == user_id else None
 
@@ -52,6 +54,7 @@ def save_alert(session: Session, area: AlertArea, *, reindex: bool) -> AlertArea
 
 
 def index_alert_cells(session: Session, alert_id: int, cells: Iterable[int]) -> None:
+    """Replace an area's grid cells in the spatial index."""
     session.exec(delete(AlertAreaCell).where(col(AlertAreaCell.alert_id) == alert_id))
     rows = [{"cell": cell, "alert_id": alert_id} for cell in cells]
     if rows:
@@ -59,6 +62,7 @@ def index_alert_cells(session: Session, alert_id: int, cells: Iterable[int]) -> 
 
 
 def delete_alert(session: Session, area: AlertArea) -> None:
+    """Delete an area and its index entries."""
     session.exec(delete(AlertAreaCell).where(col(AlertAreaCell.alert_id) == area.id))
     session.delete(area)
     session.flush()
@@ -81,6 +85,7 @@ def alert_candidates(session: Session, *, cell: int, status: str, exclude_user_i
 
 
 def existing_notification_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of these dedupe keys already have a notification."""
     if not keys:
         return set()
     query = select(Notification.dedupe_key).where(col(Notification.dedupe_key).in_(keys))
@@ -88,6 +93,7 @@ def existing_notification_keys(session: Session, keys: Sequence[str]) -> set[str
 
 
 def add_notifications(session: Session, notifications: Sequence[Notification]) -> None:
+    """Insert notifications as ORM rows (tests and single inserts)."""
     session.add_all(notifications)
     session.flush()
 
@@ -99,21 +105,25 @@ def insert_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def latest_notifications(session: Session, user_id: int, *, limit: int) -> Sequence[Notification]:
+    """A user's newest notifications, newest first."""
     query = select(Notification).where(Notification.user_id == user_id)
     return session.exec(query.order_by(col(Notification.id).desc()).limit(limit)).all()
 
 
 def count_unread(session: Session, user_id: int) -> int:
+    """A user's unread notifications, all of them."""
     query = select(func.count()).select_from(Notification)
     return int(session.exec(query.where(Notification.user_id == user_id, col(Notification.is_read).is_(False))).one())
 
 
 def get_notification(session: Session, *, user_id: int, notification_id: int) -> Notification | None:
+    """One notification if it belongs to the user, else None."""
     row = session.get(Notification, notification_id)
     return row if row is not None and row.user_id == user_id else None
 
 
 def mark_all_read(session: Session, user_id: int) -> None:
+    """Mark every unread notification of a user read."""
     session.exec(
         update(Notification)
         .where(col(Notification.user_id) == user_id, col(Notification.is_read).is_(False))
@@ -125,10 +135,12 @@ def mark_all_read(session: Session, user_id: int) -> None:
 
 
 def get_contact(session: Session, user_id: int) -> Contact | None:
+    """The contact projection of a user."""
     return session.get(Contact, user_id)
 
 
 def contacts_by_user(session: Session, user_ids: Iterable[int]) -> dict[int, Contact]:
+    """The contacts of several users in one query."""
     ids = sorted(set(user_ids))
     if not ids:
         return {}
@@ -136,32 +148,39 @@ def contacts_by_user(session: Session, user_ids: Iterable[int]) -> dict[int, Con
 
 
 def save(session: Session, row: object) -> None:
+    """Add or update one row and flush it."""
     session.add(row)
     session.flush()
 
 
 def get_pet_name(session: Session, pet_id: int) -> PetName | None:
+    """The pet-name projection of a pet."""
     return session.get(PetName, pet_id)
 
 
 def delete_pet_name(session: Session, pet_id: int) -> None:
+    """Forget a pet's name."""
     session.exec(delete(PetName).where(col(PetName.pet_id) == pet_id))
 
 
 def get_match_mail(session: Session, match_id: int) -> MatchMail | None:
+    """What is known so far about a match's e-mail."""
     return session.get(MatchMail, match_id)
 
 
 def get_chat_page(session: Session, *, conversation_id: str, user_id: int) -> ChatPage | None:
+    """When a recipient was last paged about a conversation."""
     return session.get(ChatPage, (conversation_id, user_id))
 
 
 def find_reply_token(session: Session, token_hash: str, *, now: datetime) -> ReplyToken | None:
+    """An unexpired reply token by its hash."""
     row = session.get(ReplyToken, token_hash)
     return row if row is not None and row.expires_at > now else None
 
 
 def delete_expired_reply_tokens(session: Session, *, user_id: int, now: datetime) -> None:
+    """Drop a user's expired reply tokens."""
     session.exec(delete(ReplyToken).where(col(ReplyToken.user_id) == user_id, col(ReplyToken.expires_at) <= now))
 
 

@@ -118,6 +118,7 @@ class InboundReply(BaseModel):
     attachments: list[InboundAttachment] = []
 
     def recipients(self) -> list[str]:
+        """`to` as a list, whether the route sent one address or several."""
         return [self.to] if isinstance(self.to, str) else list(self.to)
 
 

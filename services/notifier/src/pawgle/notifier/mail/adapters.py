@@ -60,6 +60,7 @@ class LocalFolderMailer:
         self.folder = folder
 
     def path_for(self, mail: OutgoingMail) -> Path:
+        """The file a message is written to: its creation time, then its key."""
         return self.folder / f"{mail.created_at:%Y%m%dT%H%M%S}-{mail.key[:24]}.eml"
 
     def send(self, mail: OutgoingMail) -> str:

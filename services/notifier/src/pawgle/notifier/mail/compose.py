@@ -49,6 +49,7 @@ def magic_link_email(*, purpose: str, link: str) -> ComposedEmail:
 
 
 def nearby_alert_email(*, frontend: str, status: str) -> ComposedEmail:
+    """A report near one of the user's areas: a link to the map."""
     return _compose(
         "nearby_alert",
         f"PawGle: {status} pet near your area",
@@ -59,6 +60,7 @@ def nearby_alert_email(*, frontend: str, status: str) -> ComposedEmail:
 
 
 def match_email(*, frontend: str, name: str, conversation_id: str) -> ComposedEmail:
+    """A possible match: a link to the chat opened for it."""
     return _compose(
         "auto_match",
         f"PawGle: possible match for {name}",
@@ -69,6 +71,7 @@ def match_email(*, frontend: str, name: str, conversation_id: str) -> ComposedEm
 
 
 def chat_page_email(*, frontend: str, conversation_id: str) -> ComposedEmail:
+    """A new chat message: a link to the conversation, never the message."""
     return _compose(
         "chat_message",
         "PawGle: you have a new message",

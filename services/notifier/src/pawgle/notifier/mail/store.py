@@ -139,6 +139,7 @@ def claim_due(session: Session, *, limit: int, lease_s: float, now: datetime | N
 
 
 def mark_sent(session: Session, mail_id: int, *, provider_id: str, now: datetime | None = None) -> None:
+    """Record a delivery (and forget a sign-in link's body)."""
     row = session.get(EmailMessage, mail_id)
     if row is None:  # erased meanwhile (user.deleted)
         return
@@ -181,16 +182,19 @@ def requeue_failed(session: Session, *, now: datetime | None = None) -> int:
 
 
 def pending_count(session: Session) -> int:
+    """How many e-mails wait to be sent (the backlog gauge)."""
     query = select(func.count()).select_from(EmailMessage).where(EmailMessage.status == PENDING)
     return int(session.exec(query).one())
 
 
 def counts_by_status(session: Session) -> dict[str, int]:
+    """E-mails per status, for operators and tests."""
     query = select(EmailMessage.status, func.count()).group_by(EmailMessage.status)
     return {status: int(n) for status, n in session.exec(query).all()}
 
 
 def emails_for(session: Session, *, to_address: str | None = None) -> Sequence[EmailMessage]:
+    """Every e-mail in the log, optionally only those to one address."""
     query = select(EmailMessage).order_by(col(EmailMessage.id))
     if to_address is not None:
         query = query.where(EmailMessage.to_address == to_address)
