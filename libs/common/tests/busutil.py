@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 
 from nats.aio.client import Client
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from pawgle.common.app import stop_tasks
@@ -27,7 +26,7 @@ async def stream_event_ids(nc: Client, subject: str = "mesh.pinged", stream: str
         while True:
             try:
                 msgs = await sub.fetch(500, timeout=0.5)
-            except NatsTimeoutError:
+            except TimeoutError:  # nats-py raises its own subclass or a bare asyncio.TimeoutError
                 return ids
             ids.extend(json.loads(m.data)["id"] for m in msgs)
     finally:

@@ -21,6 +21,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(
             url,
             echo=echo,
+            # Error messages would otherwise carry bound values (sign-in links, e-mail bodies) into logs.
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=10,
             max_overflow=20,
@@ -34,6 +36,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_recycle=1800,
         pool_size=10,

@@ -19,7 +19,6 @@ from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import context as otel_context
@@ -311,7 +310,7 @@ class ConsumerRunner:
         while True:
             try:
                 msgs = await sub.fetch(self.batch_size, timeout=self.fetch_timeout_s)
-            except NatsTimeoutError:
+            except TimeoutError:  # nats-py raises its own subclass or a bare asyncio.TimeoutError
                 msgs = []
             if msgs:
                 idle_since = time.monotonic()

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from nats.aio.client import Client
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy.engine import Engine
 
@@ -78,7 +77,7 @@ async def replay(
         while True:
             try:
                 msgs = await sub.fetch(batch_size, timeout=1.0)
-            except NatsTimeoutError:
+            except TimeoutError:  # nats-py raises its own subclass or a bare asyncio.TimeoutError
                 break  # nothing left to deliver
             done = False
             for msg in msgs:
