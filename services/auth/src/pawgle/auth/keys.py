@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import secrets
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,8 +170,6 @@ def main(argv: list[str] | None = None) -> None:
     prune.add_argument("dir", type=Path)
     prune.add_argument("--keep", type=int, default=2)
     args = parser.parse_args(argv)
-    import sys
-
     if args.command == "new":
         sys.stdout.write(new_private_pem().decode())
     elif args.command == "rotate":
