@@ -33,6 +33,8 @@ def build_mailer(settings: Settings) -> Mailer:
         return ResendMailer(
             api_key=settings.resend_api_key, api_url=settings.resend_api_url, timeout_s=settings.resend_timeout_s
         )
+    if settings.is_production:
+        log.warning("no NOTIFIER_RESEND_API_KEY: e-mails go to %s, not to people", settings.mail_outbox_dir)
     return LocalFolderMailer(settings.mail_outbox_dir)
 
 
