@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from pawgle.common.app import create_service_app
+from pawgle.common.app import create_service_app, stop_tasks
 from pawgle.notifier.api import router
 from pawgle.notifier.config import Settings
 from pawgle.notifier.consumers import consumers
@@ -31,9 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def stop_sender(app: FastAPI) -> None:
         task = getattr(app.state, "mail_task", None)
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks([task])
 
     return create_service_app(
         settings,
