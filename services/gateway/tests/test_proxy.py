@@ -124,7 +124,8 @@ def test_an_endless_stream_is_closed_upstream_when_the_client_leaves(
     upstream = upstreams["chat"]
     with gateway.stream("GET", "/api/auth/chat/events/?endless=1") as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        assert next(response.iter_raw()).startswith(b"data: tick")
+        chunks = response.iter_raw()  # held: dropping the iterator closes the connection at once
+        assert next(chunks).startswith(b"data: tick")
         assert upstream.open_streams == 1
     deadline = time.monotonic() + 5
     while upstream.open_streams and time.monotonic() < deadline:
@@ -254,6 +255,18 @@ def test_a_slow_service_gives_a_json_504(custom_gateway: Callable[..., httpx.Cli
     response = gateway.get("/api/auth/pets/search/?sleep=2")
     assert response.status_code == 504
     assert response.json()["detail"] == "The embeddings service did not answer in time."
+
+
+def test_a_full_pool_gives_a_json_503_with_retry_after(custom_gateway: Callable[..., httpx.Client]) -> None:
+    gateway = custom_gateway(max_connections=1, pool_timeout_s=0.2)
+    slow = threading.Thread(target=gateway.get, args=("/api/auth/alerts/?sleep=1.5",))
+    slow.start()
+    time.sleep(0.3)  # the one pooled connection is now busy
+    response = gateway.get("/api/auth/alerts/")
+    slow.join()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["detail"] == "The gateway is overloaded. Try again shortly."
 
 
 def test_unknown_paths_get_a_json_404(gateway: httpx.Client) -> None:

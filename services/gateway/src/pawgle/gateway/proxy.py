@@ -49,6 +49,7 @@ _REQUEST_DROP = _HOP_BY_HOP | {
 }
 # Our own server writes `server` and `date`; relaying the upstream's would duplicate them.
 _RESPONSE_DROP = _HOP_BY_HOP | {b"server", b"date"}
+_RETRY_SOON = [(b"retry-after", b"1")]
 
 
 class BodyTooLarge(Exception):
@@ -148,7 +149,8 @@ class Proxy:
     async def forward(self, scope: Scope, receive: Receive, send: Send, service: str) -> None:
         """Relay one request to `service` and its answer back; JSON 413/502/503/504 when that fails."""
         if self.client is None:
-            await send_json_error(send, 503, "The gateway is starting or stopping. Try again shortly.")
+            detail = "The gateway is starting or stopping. Try again shortly."
+            await send_json_error(send, 503, detail, headers=_RETRY_SOON)
             return
         headers, content_length, has_body = self._upstream_headers(scope)
         if content_length == -1:
@@ -173,7 +175,9 @@ class Proxy:
             return
         except httpx.PoolTimeout:
             log.warning("no free connection to %s within the pool timeout", service)
-            await send_json_error(send, 503, "The gateway is overloaded. Try again shortly.", service=service)
+            await send_json_error(
+                send, 503, "The gateway is overloaded. Try again shortly.", headers=_RETRY_SOON, service=service
+            )
             return
         except httpx.TimeoutException as exc:
             log.warning("%s timed out: %s", service, type(exc).__name__)
