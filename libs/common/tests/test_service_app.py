@@ -209,6 +209,12 @@ def test_one_trace_runs_from_the_request_through_the_consumer(client: TestClient
     while not consumer_spans_of_this_trace():
         assert time.monotonic() < deadline, "the consumer's span is not part of the request's trace"
         time.sleep(0.05)
+    server_spans = [
+        s
+        for s in exporter.get_finished_spans()
+        if s.kind == trace.SpanKind.SERVER and format(s.context.trace_id, "032x") == trace_id
+    ]
+    assert [s.name for s in server_spans] == ["POST /pings/{key}/"]
 
 
 def test_metrics_show_dead_letters_and_consumer_lag(client: TestClient) -> None:

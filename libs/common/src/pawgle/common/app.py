@@ -101,6 +101,8 @@ def create_service_app(
         lifespan=lifespan,
         docs_url="/docs" if not settings.is_production else None,
         redoc_url=None,
+        # instrument_app makes the one server span per request; FastAPI's own would double it.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.migrations = migrations

@@ -56,6 +56,7 @@ def setup_telemetry(*, service: str, otlp_endpoint: str | None, log_format: str,
     root.handlers[:] = [handler]
     root.setLevel(log_level.upper())
     logging.getLogger("nats").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per outgoing request is noise
 
     provider = TracerProvider(resource=Resource.create({"service.name": f"pawgle-{service}"}))
     if otlp_endpoint:
