@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from pawgle.common.db import make_engine
-from pawgle.common.events.matches import ConversationOpened, MatchFound, MessageSent
+from pawgle.common.events.matches import ConversationOpened, ConversationRead, MatchFound, MessageSent
 from pawgle.common.events.users import MagicLinkRequested, UserDeleted, UserUpdated
 from pawgle.common.migrations import upgrade_to_head
 from pawgle.notifier import geo, reactions, service
@@ -257,6 +257,31 @@ def test_chat_paging_is_mailed_once_per_conversation_per_window(session: Session
     mails = store.emails_for(session)
     assert len(mails) == 2
     assert {m.user_id for m in mails} == {recipient}
+
+
+def test_a_recipient_who_read_the_chat_is_paged_again_by_the_next_message(session: Session, settings: Settings) -> None:
+    recipient, sender = next_id(), next_id()
+    create_contact(session, recipient)
+    start = datetime.now(UTC)
+
+    def sent(event_id: str, at: datetime) -> None:
+        data = MessageSent(message_id=event_id, conversation_id="c-r", sender_id=sender, recipient_ids=[recipient])
+        reactions.on_message_sent(session, settings=settings, event_id=event_id, occurred_at=at, data=data)
+
+    def read(at: datetime) -> None:
+        reactions.on_conversation_read(
+            session, data=ConversationRead(conversation_id="c-r", user_id=recipient, read_at=at)
+        )
+
+    sent("r1", start)
+    sent("r2", start + timedelta(minutes=1))  # still unread: no second e-mail
+    assert len(store.emails_for(session)) == 1
+    read(start + timedelta(minutes=2))
+    read(start + timedelta(seconds=30))  # a late, older read event changes nothing
+    sent("r3", start + timedelta(minutes=3))  # caught up since the last page: paged again
+    assert len(store.emails_for(session)) == 2
+    sent("r4", start + timedelta(minutes=4))
+    assert len(store.emails_for(session)) == 2
 
 
 def test_contact_owner_messages_also_notify_with_the_original_verb(session: Session, settings: Settings) -> None:

@@ -36,6 +36,9 @@ def handlers(settings: Settings) -> dict[str, Handler]:
             session, settings=settings, event_id=env.id, occurred_at=env.occurred_at, data=env.data
         )
 
+    def conversation_read(session: Session, env: Envelope[Any]) -> None:
+        reactions.on_conversation_read(session, data=env.data)
+
     def pet_embedded(session: Session, env: Envelope[Any]) -> None:
         reactions.on_pet_embedded(session, event_id=env.id, data=env.data)
 
@@ -63,6 +66,7 @@ def handlers(settings: Settings) -> dict[str, Handler]:
         "match.found": match_found,
         "conversation.opened": conversation_opened,
         "message.sent": message_sent,
+        "conversation.read": conversation_read,
         "pet.embedded": pet_embedded,
         "embedding.failed": embedding_failed,
         "auth.magic_link_requested": magic_link_requested,

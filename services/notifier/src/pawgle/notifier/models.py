@@ -97,13 +97,18 @@ class MatchMail(SQLModel, table=True):
 
 
 class ChatPage(SQLModel, table=True):
-    """When a recipient was last paged by e-mail about a conversation (one e-mail per 15 minutes)."""
+    """When a recipient was last paged by e-mail about a conversation, and last read it.
+
+    One e-mail per 15 minutes while messages stay unread: a recipient who read the conversation after the
+    last page is paged again by the next message.
+    """
 
     __tablename__ = "notifier_chat_pages"
 
     conversation_id: str = Field(sa_column=Column(String(36), primary_key=True))
     user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False, index=True))
-    last_paged_at: datetime = Field(sa_column=Column(PreciseDateTime, nullable=False))
+    last_paged_at: datetime | None = Field(default=None, sa_column=Column(PreciseDateTime, nullable=True))
+    last_read_at: datetime | None = Field(default=None, sa_column=Column(PreciseDateTime, nullable=True))
 
 
 class ReplyToken(SQLModel, table=True):

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from pawgle.common.events.matches import ConversationOpened, MatchFound, MessageSent
+from pawgle.common.events.matches import ConversationOpened, ConversationRead, MatchFound, MessageSent
 from pawgle.common.events.pets import PetDeleted, PetEmbedded, PetSnapshot
 from pawgle.common.events.reports import EmbeddingFailed, ReportExpired, ReportFiled
 from pawgle.common.events.users import MagicLinkRequested, UserDeleted, UserRegistered, UserUpdated
@@ -292,7 +292,7 @@ def on_message_sent(
                 description="Someone answered your report. Open the chat to read their message.",
             )
         page = repository.get_chat_page(session, conversation_id=data.conversation_id, user_id=user_id)
-        if (page is not None and sent_at - page.last_paged_at < window) or not reachable(
+        if _paged_recently_and_still_unread(page, sent_at, window) or not reachable(
             repository.get_contact(session, user_id)
         ):
             continue
@@ -301,9 +301,26 @@ def on_message_sent(
         )
         mail = compose.chat_page_email(frontend=settings.frontend_origin, conversation_id=data.conversation_id)
         if email_user(session, key_source=event_id, user_id=user_id, composed=mail, reply_to=reply_to):
-            page = page or ChatPage(conversation_id=data.conversation_id, user_id=user_id, last_paged_at=sent_at)
+            page = page or ChatPage(conversation_id=data.conversation_id, user_id=user_id)
             page.last_paged_at = sent_at
             repository.save(session, page)
+
+
+def _paged_recently_and_still_unread(page: ChatPage | None, sent_at: datetime, window: timedelta) -> bool:
+    """Within the window of the last page, with nothing read since it: this message needs no new e-mail."""
+    if page is None or page.last_paged_at is None or sent_at - page.last_paged_at >= window:
+        return False
+    return page.last_read_at is None or page.last_read_at < page.last_paged_at
+
+
+def on_conversation_read(session: Session, *, data: ConversationRead) -> None:
+    """Remember that a participant caught up, so the next message pages them again."""
+    read_at = _naive_utc(data.read_at)
+    page = repository.get_chat_page(session, conversation_id=data.conversation_id, user_id=data.user_id)
+    page = page or ChatPage(conversation_id=data.conversation_id, user_id=data.user_id)
+    if page.last_read_at is None or read_at > page.last_read_at:
+        page.last_read_at = read_at
+        repository.save(session, page)
 
 
 # --- accounts and pets ---------------------------------------------------------------------------

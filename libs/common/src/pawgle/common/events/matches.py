@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pawgle.common.events.envelope import EventData, event_model
 
 
@@ -67,3 +69,13 @@ class EmailReplyReceived(EventData):
     conversation_id: str
     sender_id: int
     body: str
+
+
+@event_model
+class ConversationRead(EventData):
+    """A participant has read a conversation up to `read_at` (chat publishes it; paging e-mails resume)."""
+
+    event_type = "conversation.read"
+    conversation_id: str
+    user_id: int
+    read_at: datetime
