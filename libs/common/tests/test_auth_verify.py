@@ -166,3 +166,15 @@ def test_an_unreachable_jwks_means_unauthorized_not_a_crash() -> None:
     )
     with pytest.raises(Unauthorized):
         verifier.verify(ring.sign(kid))
+
+
+def test_a_withdrawn_key_stops_verifying_once_the_set_is_refreshed(ring: KeyRing, jwks_url: str) -> None:
+    jwks = JwksCache(jwks_url, min_refresh_interval_s=0, max_age_s=0.2)
+    verifier = AccessTokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE)
+    compromised = ring.add()
+    token = ring.sign(compromised)
+    assert verifier.verify(token).user_id == 42
+    del ring.keys[compromised]  # the auth service withdraws it
+    time.sleep(0.3)
+    with pytest.raises(Unauthorized):
+        verifier.verify(token)

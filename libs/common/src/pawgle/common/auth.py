@@ -7,6 +7,7 @@ HS256-signed-with-the-public-key forgeries.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -19,6 +20,8 @@ from fastapi import Depends, Request
 
 from pawgle.common.errors import Unauthorized
 
+log = logging.getLogger(__name__)
+
 ALLOWED_ALGORITHMS = ("EdDSA", "RS256", "ES256")
 
 
@@ -30,14 +33,24 @@ class AccessClaims:
 
 
 class JwksCache:
-    """The auth service's public keys, fetched over HTTP with a timeout and cached by kid."""
+    """The auth service's public keys, fetched over HTTP with a timeout and cached by kid.
 
-    def __init__(self, url: str, *, min_refresh_interval_s: float = 5.0, timeout_s: float = 3.0) -> None:
+    An unknown kid triggers a refetch (a rotation), at most every `min_refresh_interval_s`; the whole set
+    is also refetched once it is older than `max_age_s`, so a key the auth service withdrew (after a
+    compromise) stops verifying everywhere within minutes, without restarts. While the auth service is
+    unreachable the keys already known stay in use.
+    """
+
+    def __init__(
+        self, url: str, *, min_refresh_interval_s: float = 5.0, max_age_s: float = 300.0, timeout_s: float = 3.0
+    ) -> None:
         self.url = url
         self.min_refresh_interval_s = min_refresh_interval_s
+        self.max_age_s = max_age_s
         self.timeout_s = timeout_s
         self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
+        self._loaded_at = 0.0  # when the current set was loaded
+        self._tried_at = 0.0  # when a fetch was last attempted
         self._lock = threading.Lock()
 
     def set_keys(self, jwks: dict[str, Any]) -> None:
@@ -48,23 +61,29 @@ class JwksCache:
             if kid:
                 keys[kid] = jwt.PyJWK.from_dict(jwk).key
         self._keys = keys
+        self._loaded_at = time.monotonic()
 
     def key_for(self, kid: str) -> Any:
+        """The public key for `kid`, or None if the auth service does not publish it."""
         key = self._keys.get(kid)
-        if key is not None:
+        stale = time.monotonic() - self._loaded_at >= self.max_age_s
+        if key is not None and not stale:
             return key
         with self._lock:
-            key = self._keys.get(kid)
-            if key is None and time.monotonic() - self._fetched_at >= self.min_refresh_interval_s:
-                self._fetched_at = time.monotonic()
-                try:
-                    response = httpx.get(self.url, timeout=self.timeout_s)
-                    response.raise_for_status()
-                    self.set_keys(response.json())
-                except (httpx.HTTPError, ValueError, jwt.PyJWTError):
-                    return None
-                key = self._keys.get(kid)
-        return key
+            now = time.monotonic()
+            stale = now - self._loaded_at >= self.max_age_s
+            if (kid not in self._keys or stale) and now - self._tried_at >= self.min_refresh_interval_s:
+                self._tried_at = now
+                self._fetch()
+            return self._keys.get(kid)
+
+    def _fetch(self) -> None:
+        try:
+            response = httpx.get(self.url, timeout=self.timeout_s)
+            response.raise_for_status()
+            self.set_keys(response.json())
+        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+            log.warning("cannot refresh the JWKS from %s: %r", self.url, exc)
 
 
 class AccessTokenVerifier:
