@@ -59,12 +59,12 @@ class JwksCache:
         for jwk in jwks.get("keys", []):
             kid = jwk.get("kid")
             if kid:
-                keys[kid] = jwt.PyJWK.from_dict(jwk).key
+                keys[kid] = jwt.PyJWK.from_dict(jwk)
         self._keys = keys
         self._loaded_at = time.monotonic()
 
     def key_for(self, kid: str) -> Any:
-        """The public key for `kid`, or None if the auth service does not publish it."""
+        """The public key (a PyJWK, which knows its algorithm) for `kid`, or None if it is not published."""
         key = self._keys.get(kid)
         stale = time.monotonic() - self._loaded_at >= self.max_age_s
         if key is not None and not stale:
@@ -125,12 +125,14 @@ class AccessTokenVerifier:
         if alg not in ALLOWED_ALGORITHMS or not isinstance(kid, str):
             raise Unauthorized("Given token not valid for any token type")
         key = self.jwks.key_for(kid)
-        if key is None:
+        # The key decides the algorithm (RFC 8725 3.1): a header naming another one (RS256 on an Ed25519
+        # kid, ES256 on an RSA kid) is refused here; PyJWT would raise TypeError on it, a 500.
+        if key is None or key.algorithm_name != alg:
             raise Unauthorized("Given token not valid for any token type")
         try:
             claims = jwt.decode(
                 token,
-                key=key,
+                key=key.key,
                 algorithms=[alg],
                 audience=self.audience,
                 issuer=self.issuer,
