@@ -13,6 +13,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -49,7 +50,7 @@ def _claims(user_id: int, settings: Settings, **overrides: Any) -> dict[str, Any
 
 def _sign(app: FastAPI, claims: dict[str, Any], **headers: Any) -> str:
     key = app.state.key_ring.current
-    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid, **headers})
+    return jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, **headers})
 
 
 def _raw_token(header: dict[str, Any], claims: dict[str, Any], sign: Any) -> str:
@@ -64,7 +65,13 @@ def forged_tokens(app: FastAPI, settings: Settings, user_id: int) -> dict[str, s
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     good = _claims(user_id, settings)
-    other_key = Ed25519PrivateKey.generate()
+    # Someone else's key of the same kind as ours (the default RS256, or EdDSA).
+    current = app.state.key_ring.current
+    other_key = (
+        Ed25519PrivateKey.generate()
+        if current.alg == "EdDSA"
+        else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
     valid = _sign(app, good)
     head, payload, signature = valid.split(".")
     tampered_payload = _b64(json.dumps({**good, "user_id": user_id + 1}).encode())
@@ -73,8 +80,8 @@ def forged_tokens(app: FastAPI, settings: Settings, user_id: int) -> dict[str, s
         "HS256 with the public key": _raw_token(
             {"alg": "HS256", "typ": "JWT", "kid": kid}, good, lambda m: hmac.new(public_pem, m, hashlib.sha256).digest()
         ),
-        "unknown kid": jwt.encode(good, other_key, algorithm="EdDSA", headers={"kid": "not-a-key-of-ours"}),
-        "our kid, someone else's key": jwt.encode(good, other_key, algorithm="EdDSA", headers={"kid": kid}),
+        "unknown kid": jwt.encode(good, other_key, algorithm=current.alg, headers={"kid": "not-a-key-of-ours"}),
+        "our kid, someone else's key": jwt.encode(good, other_key, algorithm=current.alg, headers={"kid": kid}),
         "expired": _sign(
             app,
             _claims(

@@ -126,18 +126,19 @@ def test_production_uses_the_given_key_and_publishes_previous_ones(tmp_path: Pat
     ring = load_key_ring(settings)
     assert len(ring.jwks()["keys"]) == 2
     assert not (tmp_path / "auth" / "keys").exists()  # nothing generated in production
-    rsa_pem = _rsa_pem()
-    with pytest.raises(KeyConfigError, match="Ed25519"):
+    assert [k["alg"] for k in ring.jwks()["keys"]] == ["RS256", "RS256"]
+    small_rsa_pem = _rsa_pem(1024)
+    with pytest.raises(KeyConfigError, match="2048"):
         load_key_ring(
-            Settings(environment="production", data_dir=tmp_path, signing_key=rsa_pem, refresh_secret="x" * 40)
+            Settings(environment="production", data_dir=tmp_path, signing_key=small_rsa_pem, refresh_secret="x" * 40)
         )
 
 
-def _rsa_pem() -> Any:
+def _rsa_pem(bits: int) -> Any:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

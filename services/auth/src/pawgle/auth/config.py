@@ -5,12 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pawgle.common.config import ServiceSettings
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+
+SigningAlgorithm = Literal["RS256", "EdDSA"]
+
+
+def _algorithm_name(value: object) -> object:
+    """Accept `rs256` / `eddsa` from an environment variable as well as the JWA spelling."""
+    if isinstance(value, str):
+        return {"rs256": "RS256", "eddsa": "EdDSA"}.get(value.strip().lower(), value)
+    return value
+
+
+class KeyToolSettings(BaseSettings):
+    """What `python -m pawgle.auth.keys` reads: only the algorithm, so it runs where no key exists yet."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    signing_algorithm: SigningAlgorithm = "RS256"
+
+    _normalise_algorithm = field_validator("signing_algorithm", mode="before")(_algorithm_name)
 
 
 class Settings(ServiceSettings):
@@ -23,8 +42,11 @@ class Settings(ServiceSettings):
 
     service_name: str = "auth"
 
-    # Signing keys (Ed25519). Production: the current private key as PEM text or a file, plus the
-    # previous keys (public or private PEM files) that stay published until their tokens have expired.
+    # Signing keys: RSA (>= 2048 bits, RS256) or Ed25519 (EdDSA), mixed freely. Production: the current
+    # private key as PEM text or a file, plus the previous keys (public or private PEM files) that stay
+    # published until their tokens have expired. The algorithm only chooses what kind of key development
+    # generates and the key tool creates; an existing key keeps signing with its own algorithm.
+    signing_algorithm: SigningAlgorithm = "RS256"
     signing_key: SecretStr | None = None
     signing_key_file: Path | None = None
     previous_key_files: list[Path] = Field(default_factory=list)
@@ -65,12 +87,17 @@ class Settings(ServiceSettings):
     # Peers whose X-Forwarded-For is believed (the gateway); anyone else is keyed by its own address.
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
 
+    _normalise_algorithm = field_validator("signing_algorithm", mode="before")(_algorithm_name)
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if not self.is_production:
             return self
         if self.signing_key is None and self.signing_key_file is None:
-            raise ValueError("production needs AUTH_SIGNING_KEY or AUTH_SIGNING_KEY_FILE (an Ed25519 private key)")
+            raise ValueError(
+                "production needs AUTH_SIGNING_KEY or AUTH_SIGNING_KEY_FILE"
+                " (an RSA (>= 2048 bits, RS256) or Ed25519 private key PEM)"
+            )
         if self.refresh_secret is None or len(self.refresh_secret.get_secret_value()) < 32:
             raise ValueError("production needs AUTH_REFRESH_SECRET of at least 32 characters")
         if self.cookie_secure is False:

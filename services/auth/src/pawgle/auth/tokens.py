@@ -1,4 +1,4 @@
-"""Access tokens: short-lived EdDSA JWTs the frontend can read and every service can verify with the JWKS."""
+"""Access tokens: short-lived JWTs (RS256 or EdDSA, the current key's) every service verifies with the JWKS."""
 
 from __future__ import annotations
 
@@ -34,4 +34,4 @@ class AccessTokenIssuer:
             "jti": secrets.token_hex(16),
         }
         key = self.keys.current
-        return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid})
+        return jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid})
