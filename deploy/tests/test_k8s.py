@@ -322,7 +322,7 @@ def test_shutdown_fits_in_the_grace_period(by_kind: dict[tuple[str, str], Manife
     spec = _deployment(by_kind, service)["spec"]["template"]["spec"]
     (container,) = spec["containers"]
     pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
-    dockerfile = (REPO / "services" / service / "Dockerfile").read_text(encoding="utf-8")
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     drain = int(re.search(r"UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN=(\d+)", dockerfile).group(1))
     # Past the grace period the kubelet kills the pod: requests in flight and the bus drain would be cut.
     assert pre_stop + drain < spec["terminationGracePeriodSeconds"]
