@@ -99,7 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         log.info(
             "auth keys loaded",
-            extra={"kids": [k.kid for k in kit.tokens.keys.keys], "password_hash": kit.passwords.parameters},
+            extra={
+                "kids": [k.kid for k in kit.tokens.keys.keys],
+                "algs": [k.alg for k in kit.tokens.keys.keys],
+                "password_hash": kit.passwords.parameters,
+            },
         )
 
     return create_service_app(
