@@ -130,6 +130,8 @@ def _forgeries(ring: KeyRing, kid: str) -> dict[str, str]:
         "no user id": ring.sign(kid, user_id=None),
         "tampered payload": f"{header}.{_b64({**claims, 'user_id': 1})}.{signature}",
         "garbage": "not.a.token",
+        "header is a list": base64.urlsafe_b64encode(b"[1]").rstrip(b"=").decode() + f".{payload}.{signature}",
+        "oversized header": "A" * 5000 + f".{payload}.{signature}",
         "empty": "",
     }
 
@@ -148,6 +150,8 @@ def _forgeries(ring: KeyRing, kid: str) -> dict[str, str]:
         "no user id",
         "tampered payload",
         "garbage",
+        "header is a list",
+        "oversized header",
         "empty",
     ],
 )
