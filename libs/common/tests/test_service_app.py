@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -144,11 +145,13 @@ def test_metrics_are_labelled_by_route_template(client: TestClient) -> None:
     assert "pawgle_http_request_duration_seconds_bucket" in metrics
 
 
-def test_an_event_written_by_a_route_reaches_the_consumer(client: TestClient, database_url: str) -> None:
-    assert client.post("/pings/hello/").status_code == 200
+def test_an_event_written_by_a_route_reaches_the_consumer(client: TestClient, service_name: str) -> None:
+    # The probe stream is shared by the session: a key of this test's own, so only its event counts.
+    key = f"hello-{service_name}"
+    assert client.post(f"/pings/{key}/").status_code == 200
     engine = client.app.state.engine  # type: ignore[attr-defined]
     deadline = time.monotonic() + 20
-    while tallies(engine).get("hello") != 1:
+    while tallies(engine).get(key) != 1:
         assert time.monotonic() < deadline, "the ping never reached the consumer"
         time.sleep(0.05)
 
@@ -194,7 +197,7 @@ def test_one_trace_runs_from_the_request_through_the_consumer(client: TestClient
 
     exporter = InMemorySpanExporter()
     trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[attr-defined]
-    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    trace_id = secrets.token_hex(16)  # this test's own trace: the probe stream also holds earlier tests' events
     response = client.post("/pings/traced/", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
     assert response.status_code == 200
 
@@ -217,11 +220,12 @@ def test_one_trace_runs_from_the_request_through_the_consumer(client: TestClient
     assert [s.name for s in server_spans] == ["POST /pings/{key}/"]
 
 
-def test_metrics_show_dead_letters_and_consumer_lag(client: TestClient) -> None:
-    client.post("/pings/counted/")
+def test_metrics_show_dead_letters_and_consumer_lag(client: TestClient, service_name: str) -> None:
+    key = f"counted-{service_name}"
+    client.post(f"/pings/{key}/")
     engine = client.app.state.engine  # type: ignore[attr-defined]
     deadline = time.monotonic() + 20
-    while tallies(engine).get("counted") != 1:
+    while tallies(engine).get(key) != 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     metrics = client.get("/metrics").text
