@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
+
+T = TypeVar("T")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -68,6 +73,29 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_begin="DEFERRED")
 
 
+_RETRYABLE_MYSQL_ERRORS = {1205, 1213}  # lock wait timeout, deadlock
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transaction that lost a lock race and may simply be run again."""
+    if not isinstance(exc, OperationalError):
+        return False
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    return code in _RETRYABLE_MYSQL_ERRORS or "database is locked" in str(exc.orig)
+
+
+def run_with_retries(work: Callable[[], T], *, attempts: int = 5) -> T:
+    """Run a whole transaction function, again (with jittered backoff) when it deadlocked."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except OperationalError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))
+    raise AssertionError("unreachable")
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -78,14 +106,7 @@ def ping(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request: committed when the route returns, rolled back when it raises.
-
-    Safe methods (GET, HEAD) get a read transaction, which on SQLite never waits behind a writer.
-    """
-    engine: Engine = request.app.state.engine
-    if request.method in ("GET", "HEAD"):
-        engine = read_only(engine)
+def _request_session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
@@ -95,5 +116,21 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request: committed when the route returns, rolled back when it raises.
+
+    Safe methods (GET, HEAD) get a read transaction, which on SQLite never waits behind a writer; a GET
+    with side effects (a legacy verification link, read receipts) takes `WriteSessionDep` instead.
+    """
+    engine: Engine = request.app.state.engine
+    yield from _request_session(read_only(engine) if request.method in ("GET", "HEAD") else engine)
+
+
+def get_write_session(request: Request) -> Iterator[Session]:
+    """Like get_session, but always a writing transaction, whatever the method."""
+    yield from _request_session(request.app.state.engine)
+
+
 # scope="function": commit before the response is sent, so a failed commit becomes an error response.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]

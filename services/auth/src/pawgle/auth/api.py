@@ -28,7 +28,7 @@ from pawgle.auth.schemas import (
     UserCount,
 )
 from pawgle.common.auth import CurrentUserId
-from pawgle.common.db import SessionDep
+from pawgle.common.db import SessionDep, WriteSessionDep
 from pawgle.common.errors import AppError, BadRequest, Forbidden, JSONResponseUTF8, Unauthorized, error_response
 from pawgle.common.throttle import Throttle, ThrottleStore
 
@@ -184,7 +184,7 @@ async def magic_consume(body: TokenRequest, session: SessionDep, kit: KitDep) ->
 @router.get(
     "/api/auth/verify-email/", response_model=SignedInResponse, dependencies=[Depends(Throttle("email_verification"))]
 )
-async def verify_email(session: SessionDep, kit: KitDep, token: str = "", uid: str | None = None) -> Response:
+async def verify_email(session: WriteSessionDep, kit: KitDep, token: str = "", uid: str | None = None) -> Response:
     """The original's verification route: consume a verification link's token (`uid` is ignored)."""
     try:
         signed_in = await run_in_threadpool(service.verify_email, session, kit=kit, token=token)

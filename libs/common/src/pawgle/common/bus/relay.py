@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 
 from pawgle.common.bus.outbox import on_commit_wake
 from pawgle.common.bus.tables import OutboxEvent, utcnow
+from pawgle.common.db import run_with_retries
 from pawgle.common.ids import new_ulid
 from pawgle.common.telemetry import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 
@@ -90,13 +91,14 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Claim one batch, publish it and record the acknowledgements; returns how many were published."""
-        rows = await asyncio.to_thread(self._claim_batch)
+        rows = await asyncio.to_thread(run_with_retries, self._claim_batch)
         if not rows:
             return 0
         results = await asyncio.gather(*(self._publish(row) for row in rows), return_exceptions=True)
         done = [row.seq for row, result in zip(rows, results, strict=True) if result is True]
         failed = [row.seq for row, result in zip(rows, results, strict=True) if result is not True]
-        await asyncio.to_thread(self._settle, done, failed)
+        # Settling must not be lost to a deadlock: published rows would stay leased and go out again later.
+        await asyncio.to_thread(run_with_retries, lambda: self._settle(done, failed))
         OUTBOX_PUBLISHED.labels(self.service).inc(len(done))
         if failed:
             first_error = next(r for r in results if r is not True)
