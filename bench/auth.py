@@ -30,7 +30,7 @@ from pawgle.auth.main import create_app
 from pawgle.auth.tokens import AccessTokenIssuer
 from pawgle.common.auth import AccessTokenVerifier, JwksCache, current_claims
 from pawgle.common.bus.tables import OutboxEvent
-from pawgle.common.testing.natsserver import NatsServer
+from pawgle.common.natsserver import NatsServer
 from pawgle.common.testing.server import serve
 from pawgle.common.throttle import CONTRACT_RATES
 

@@ -22,7 +22,7 @@ from pawgle.common.bus.connection import connect_bus
 from pawgle.common.bus.relay import OutboxRelay
 from pawgle.common.bus.streams import ensure_streams
 from pawgle.common.db import make_engine
-from pawgle.common.testing.natsserver import NatsServer
+from pawgle.common.natsserver import NatsServer
 from pawgle.common.testing.probe import latencies_us, migrate_probe_db, publish_pings, tally_count
 
 THROUGHPUT_EVENTS = 10_000

@@ -20,7 +20,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 
 from bench.stats import percentile, report
-from pawgle.common.testing.natsserver import free_port
+from pawgle.common.natsserver import free_port
 from pawgle.gateway.routes import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,7 +31,7 @@ from pawgle.common.db import make_engine, read_only
 from pawgle.common.events.envelope import encode_event, new_event
 from pawgle.common.events.reports import ReportFiled
 from pawgle.common.migrations import upgrade_to_head
-from pawgle.common.testing.natsserver import NatsServer
+from pawgle.common.natsserver import NatsServer
 from pawgle.common.testing.server import serve
 from pawgle.notifier import geo
 from pawgle.notifier.config import Settings

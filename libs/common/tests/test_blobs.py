@@ -8,7 +8,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from pawgle.common.blobs import LocalBlobStore, S3BlobStore, new_blob_key
-from pawgle.common.testing.natsserver import free_port
+from pawgle.common.natsserver import free_port
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pawgle.common.bus.connection import connect_bus
 from pawgle.common.bus.consumer import ConsumerRunner
 from pawgle.common.bus.relay import OutboxRelay
 from pawgle.common.bus.streams import ensure_streams
-from pawgle.common.testing.natsserver import NatsServer
+from pawgle.common.natsserver import NatsServer
 from pawgle.common.testing.probe import probe_consumer, publish_pings, tallies, tally_count
 
 from .busutil import stop, wait_until

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pawgle.common.testing.natsserver import free_port
+from pawgle.common.natsserver import free_port
 
 SIGNUP = {
     "username": "launcher_test",

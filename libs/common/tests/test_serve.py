@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pawgle.common.testing.natsserver import free_port
+from pawgle.common.natsserver import free_port
 
 SERVE = Path(sys.executable).parent / "pawgle-serve"
 

@@ -22,7 +22,7 @@ from pawgle.common.config import ServiceSettings
 from pawgle.common.db import SessionDep
 from pawgle.common.errors import NotFound
 from pawgle.common.events.mesh import Pinged
-from pawgle.common.testing.natsserver import NatsServer
+from pawgle.common.natsserver import NatsServer
 from pawgle.common.testing.probe import MIGRATIONS, probe_consumer, tallies
 
 

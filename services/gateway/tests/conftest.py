@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from pawgle.common.testing.natsserver import free_port
+from pawgle.common.natsserver import free_port
 from pawgle.common.testing.server import serve
 from pawgle.gateway.config import Settings
 from pawgle.gateway.main import create_app

