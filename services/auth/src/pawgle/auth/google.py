@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
-from typing import Any
 
-import httpx
 import jwt
+
+from pawgle.common.auth import JwksCache
 
 
 class GoogleTokenError(Exception):
@@ -40,40 +39,12 @@ class GoogleVerifier:
         leeway_s: int = 30,
     ) -> None:
         self.client_id = client_id
-        self.jwks_url = jwks_url
         self.issuers = issuers
-        self.cache_ttl_s = cache_ttl_s
-        self.min_refresh_interval_s = min_refresh_interval_s
-        self.timeout_s = timeout_s
         self.leeway_s = leeway_s
-        self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
-        self._lock = asyncio.Lock()
-
-    async def _fetch_keys(self) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-            response = await client.get(self.jwks_url)
-            response.raise_for_status()
-            document = response.json()
-        keys: dict[str, Any] = {}
-        for jwk in document.get("keys", []):
-            if jwk.get("kty") == "RSA" and jwk.get("kid"):
-                keys[jwk["kid"]] = jwt.PyJWK.from_dict(jwk, algorithm="RS256").key
-        self._keys = keys
-        self._fetched_at = time.monotonic()
-
-    async def _key_for(self, kid: str) -> Any:
-        stale = time.monotonic() - self._fetched_at > self.cache_ttl_s
-        if kid in self._keys and not stale:
-            return self._keys[kid]
-        async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            if (kid not in self._keys and age >= self.min_refresh_interval_s) or age > self.cache_ttl_s:
-                try:
-                    await self._fetch_keys()
-                except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
-                    raise GoogleTokenError(f"cannot fetch Google's keys: {exc!r}") from exc
-        return self._keys.get(kid)
+        # The same key cache every service uses for our own tokens: refetch on an unknown kid, refresh by age.
+        self.keys = JwksCache(
+            jwks_url, min_refresh_interval_s=min_refresh_interval_s, max_age_s=cache_ttl_s, timeout_s=timeout_s
+        )
 
     async def verify(self, credential: str) -> GoogleIdentity:
         """The verified identity of an ID token; raise GoogleTokenError otherwise."""
@@ -84,8 +55,8 @@ class GoogleVerifier:
         kid = header.get("kid")
         if header.get("alg") != "RS256" or not isinstance(kid, str):
             raise GoogleTokenError("unexpected algorithm or missing kid")
-        key = await self._key_for(kid)
-        if key is None:
+        key = await asyncio.to_thread(self.keys.key_for, kid)
+        if key is None or key.algorithm_name != "RS256":
             raise GoogleTokenError("unknown signing key")
         try:
             claims = jwt.decode(
