@@ -250,7 +250,7 @@ def test_another_service_verifies_rs256_over_http_after_rotating_from_eddsa_and_
         ring: KeyRing = app.state.key_ring
         rsa_kid, ed_kid = ring.current.kid, ring.keys[1].kid
         assert (ring.current.alg, ring.keys[1].alg) == ("RS256", "EdDSA")
-        after = app.state.kit.tokens.issue(42)
+        after = app.state.components.tokens.issue(42)
         assert jwt.get_unverified_header(after)["alg"] == "RS256"
         assert verifier.verify(after).user_id == 42
         assert verifier.verify(before).user_id == 41  # the old EdDSA token still verifies

@@ -57,13 +57,14 @@ def test_callers_behind_the_gateway_are_counted_by_their_own_address(
     app = _app(database_url, nats_url, data_dir, login="2/min")
     with serve(app) as base_url, httpx.Client(base_url=base_url) as http:
 
-        def attempt(ip: str) -> int:
+        def attempt(ip: str, email: str) -> int:
             return http.post(
-                "/api/auth/login/", json={"email": "x@example.com", "password": "nope"}, headers={"X-Forwarded-For": ip}
+                "/api/auth/login/", json={"email": email, "password": "nope"}, headers={"X-Forwarded-For": ip}
             ).status_code
 
-        assert [attempt("203.0.113.1") for _ in range(3)] == [401, 401, 429]
-        assert attempt("203.0.113.2") == 401
+        # Three different target accounts, so only the address's budget runs out.
+        assert [attempt("203.0.113.1", f"x{i}@example.com") for i in range(3)] == [401, 401, 429]
+        assert attempt("203.0.113.2", "x3@example.com") == 401
 
 
 def test_sign_in_links_to_one_address_are_limited_silently(database_url: str, nats_url: str, data_dir: Path) -> None:
