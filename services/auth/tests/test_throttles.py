@@ -123,3 +123,25 @@ def test_magic_link_events_reach_the_bus(client: TestClient, nats_url: str) -> N
     max_age, seen = asyncio.run(read())
     assert max_age <= 15 * 60
     assert any("carol@example.com" in s and "verify_email" in s for s in seen)
+
+
+def test_guesses_at_one_account_are_limited_whatever_token_or_address_they_come_with(
+    database_url: str, nats_url: str, data_dir: Path
+) -> None:
+    """Each attacker's own access token (or address) used to buy a fresh login budget against the victim."""
+    app = _app(database_url, nats_url, data_dir, login="3/min")
+    with serve(app) as base_url, httpx.Client(base_url=base_url) as http:
+        _clear_of_the_minute_edge()
+        attackers = [app.state.components.tokens.issue(100 + i) for i in range(4)]
+
+        def guess(i: int, email: str = "Victim@Example.com") -> int:
+            return http.post(
+                "/api/auth/login/",
+                json={"email": email, "password": f"guess-{i}"},
+                headers={"Authorization": f"Bearer {attackers[i]}", "X-Forwarded-For": f"198.51.100.{i}"},
+            ).status_code
+
+        assert [guess(i) for i in range(3)] == [401, 401, 401]
+        assert guess(3) == 429
+        assert guess(3, " VICTIM@example.com ") == 429  # the same account, spelled otherwise
+        assert guess(3, "someone-else@example.com") == 401

@@ -61,10 +61,11 @@ def normalize_email(raw: str) -> str:
     if ".." in local:
         raise InvalidEmail()
     try:
-        ascii_domain = idna.encode(domain, uts46=True, std3_rules=True).decode("ascii").lower()
+        # A trailing dot names the same (fully qualified) domain.
+        ascii_domain = idna.encode(domain.removesuffix("."), uts46=True, std3_rules=True).decode("ascii").lower()
     except (idna.IDNAError, UnicodeError) as exc:
         raise InvalidEmail() from exc
-    if "." not in ascii_domain.strip("."):
+    if "." not in ascii_domain:
         raise InvalidEmail()
     address = f"{local}@{ascii_domain}"
     if len(address.encode("utf-8")) > MAX_LENGTH:
