@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from pawgle.auth.main import create_app
 from pawgle.common.testing.server import serve
 
-from .conftest import RELAXED_RATES, make_settings, outbox, verified_user
+from .conftest import RELAXED_RATES, from_address, make_settings, outbox, verified_user
 
 
 def _clear_of_the_minute_edge() -> None:
@@ -59,7 +59,7 @@ def test_callers_behind_the_gateway_are_counted_by_their_own_address(
 
         def attempt(ip: str, email: str) -> int:
             return http.post(
-                "/api/auth/login/", json={"email": email, "password": "nope"}, headers={"X-Forwarded-For": ip}
+                "/api/auth/login/", json={"email": email, "password": "nope"}, headers=from_address(ip)
             ).status_code
 
         # Three different target accounts, so only the address's budget runs out.
@@ -84,7 +84,7 @@ def test_sign_in_links_to_one_address_are_limited_silently(database_url: str, na
             http.post(
                 "/api/auth/magic/request/",
                 json={"email": "alice@example.com"},
-                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                headers=from_address(f"203.0.113.{i}"),
             )
             for i in range(4)
         ]
@@ -138,7 +138,7 @@ def test_guesses_at_one_account_are_limited_whatever_token_or_address_they_come_
             return http.post(
                 "/api/auth/login/",
                 json={"email": email, "password": f"guess-{i}"},
-                headers={"Authorization": f"Bearer {attackers[i]}", "X-Forwarded-For": f"198.51.100.{i}"},
+                headers={"Authorization": f"Bearer {attackers[i]}", **from_address(f"198.51.100.{i}")},
             ).status_code
 
         assert [guess(i) for i in range(3)] == [401, 401, 401]

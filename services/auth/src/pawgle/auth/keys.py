@@ -146,6 +146,10 @@ class KeyRingJwks(JwksCache):
         """The public key for `kid` if the ring holds it, else None (and no fetch)."""
         return self._keys.get(kid)
 
+    async def get_key(self, kid: str) -> Any:
+        """The same, for async callers: answered from memory, never awaiting a fetch."""
+        return self._keys.get(kid)
+
 
 def new_private_pem(algorithm: SigningAlgorithm = "RS256") -> bytes:
     """A new private key for `algorithm` as unencrypted PKCS#8 PEM."""

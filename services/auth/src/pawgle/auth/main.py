@@ -88,9 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.components = components
         app.state.key_ring = components.tokens.keys
         # Our own tokens are checked against our own key ring, never over HTTP to ourselves (see KeyRingJwks).
-        app.state.token_verifier = AccessTokenVerifier(
-            KeyRingJwks(components.tokens.keys), issuer=settings.jwt_issuer, audience=settings.jwt_audience
-        )
+        verifier: AccessTokenVerifier = app.state.token_verifier
+        verifier.jwks = KeyRingJwks(components.tokens.keys)
         app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
         app.state.throttle_store = await ThrottleStore.open(
             app.state.js,
