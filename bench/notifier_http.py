@@ -162,7 +162,8 @@ def _wrk_ms(value: str) -> float:
 
 def load_wrk(url: str, token: str, connections: int, duration_s: int = DURATION_S) -> dict[str, float]:
     """wrk -t2 for duration_s seconds: requests, requests/s, p50 and p99 in ms, non-2xx answers."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--latency", "-H", f"Authorization: Bearer {token}"]
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--latency"]
+    command += ["-H", f"Authorization: Bearer {token}"]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
