@@ -16,6 +16,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
+from pawgle.common.errors import AppError
+
 T = TypeVar("T")
 
 # --- column types and helpers every service's models use ------------------------------------------
@@ -136,6 +138,13 @@ def _request_session(engine: Engine) -> Iterator[Session]:
         try:
             yield session
             session.commit()
+        except AppError as exc:
+            # An error whose class says so keeps the request's writes (AppError.commit_session).
+            if exc.commit_session:
+                session.commit()
+            else:
+                session.rollback()
+            raise
         except BaseException:
             session.rollback()
             raise
@@ -143,6 +152,9 @@ def _request_session(engine: Engine) -> Iterator[Session]:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request: committed when the route returns, rolled back when it raises.
+
+    An AppError whose class sets `commit_session` is the exception: the writes are committed, then the
+    error is answered.
 
     Safe methods (GET, HEAD) get a read transaction, which on SQLite never waits behind a writer; a GET
     with side effects (a legacy verification link, read receipts) takes `WriteSessionDep` instead.
