@@ -94,7 +94,7 @@ def _last_link_token(auth: FastAPI, email: str, *, timeout_s: float = 5.0) -> st
             rows = session.exec(
                 select(OutboxEvent)
                 .where(OutboxEvent.subject == "auth.magic_link_requested")
-                .order_by(OutboxEvent.seq.desc())  # type: ignore[attr-defined]
+                .order_by(OutboxEvent.seq.desc())
             ).all()
         for row in rows:
             data = json.loads(row.payload)["data"]
