@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from dataclasses import dataclass
 
 from PIL import Image, ImageCms, UnidentifiedImageError
@@ -106,8 +107,12 @@ def _open_checked(data: bytes, *, rules: PhotoRules, label: str) -> Image.Image:
 def _decode_upright_srgb(image: Image.Image, *, rules: PhotoRules, label: str) -> Image.Image:
     """Decode the first frame, scale it down, apply the EXIF orientation, convert to sRGB RGB or RGBA."""
     if image.format in _JPEG_FAMILY:
-        # Decode at 1/2, 1/4 or 1/8 scale when the result still covers max_side: less memory and time.
-        image.draft("RGB", (rules.max_side, rules.max_side))
+        # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT data while the long side stays at least
+        # 3/4 of max_side: a 12 MP photo decodes at 2016x1512, a 50 MP one at 2000x1500, in a fraction of
+        # the time and memory of a full decode (max_side is a cap, not an exact size).
+        scale = rules.max_side * 3 / 4 / max(image.size)
+        if scale < 1:
+            image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
     try:
         image.load()  # the first frame only: an animation's other frames are never decoded
     except Image.DecompressionBombError:
@@ -173,7 +178,9 @@ def _encode(image: Image.Image, extension: str, rules: PhotoRules) -> bytes:
     image.info = {}
     out = io.BytesIO()
     if extension == "jpg":
-        image.save(out, "JPEG", quality=rules.jpeg_quality, optimize=True, progressive=True)
+        # Optimised Huffman tables: 3-4 % smaller for a little CPU; progressive would save ~5 % more
+        # at four times the encoding time, too dear on small machines.
+        image.save(out, "JPEG", quality=rules.jpeg_quality, optimize=True)
     else:
         image.save(out, "WEBP", quality=rules.webp_quality, method=4)
     return out.getvalue()
