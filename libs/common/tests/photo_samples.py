@@ -87,6 +87,12 @@ def animated_gif() -> bytes:
     return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
+def multi_picture_jpeg() -> bytes:
+    """An MPO: the JPEG with extra pictures that many phones write (Pillow names it MPO, not JPEG)."""
+    frames = [Image.new("RGB", (64, 48), colour) for colour in ("red", "blue")]
+    return encode(frames[0], "MPO", save_all=True, append_images=frames[1:])
+
+
 def cmyk_jpeg() -> bytes:
     return encode(Image.new("CMYK", (64, 48), (0, 255, 255, 0)), "JPEG")
 

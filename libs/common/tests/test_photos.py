@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import subprocess
 import sys
 import threading
@@ -160,6 +161,21 @@ def test_an_animated_gif_keeps_its_first_frame_as_a_still_photo() -> None:
     red, green, blue = cleaned.getpixel((60, 40))  # type: ignore[misc]
     assert red > 200
     assert max(green, blue) < 60
+
+
+@pytest.mark.parametrize(
+    ("fmt", "source_format"),
+    [("JPEG", "JPEG"), ("PNG", "PNG"), ("GIF", "GIF"), ("WEBP", "WEBP"), ("MPO", "JPEG")],
+)
+def test_each_allowed_format_is_accepted_whatever_it_is_named(fmt: str, source_format: str) -> None:
+    data = (
+        samples.multi_picture_jpeg()
+        if fmt == "MPO"
+        else samples.encode(Image.open(io.BytesIO(samples.shipped_photo("flickr_cat_000076.jpg"))), fmt)
+    )
+    photo = process_photo(data, label="images (cat.exe)")
+    assert photo.source_format == source_format
+    assert reopen(photo.data).format == "JPEG"
 
 
 @pytest.mark.parametrize("build", [samples.cmyk_jpeg, samples.sixteen_bit_png])
@@ -532,3 +548,38 @@ async def test_photos_go_through_the_s3_adapter_with_an_image_content_type(s3_st
         assert s3_keys(s3_store) == []
     finally:
         photos.close()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about the corrupt EXIF and MPO it meets
+def test_mangled_files_are_either_stored_or_refused_with_a_4xx_never_an_unexpected_error() -> None:
+    """A user can send anything: 400 mutations of small valid files of every kind, with a fixed seed."""
+    small = Image.new("RGB", (64, 48), (30, 160, 90))
+    seeds = [
+        samples.encode(small, "JPEG"),
+        samples.encode(small, "PNG"),
+        samples.encode(small, "WEBP"),
+        samples.animated_gif(),
+        samples.transparent_png(),
+        samples.multi_picture_jpeg(),
+        samples.two_colour_jpeg_with_orientation(6),
+    ]
+    rng = random.Random(20261201)
+    outcomes = {"stored": 0, "refused": 0}
+    statuses = set()
+    for _ in range(400):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(data))
+            if rng.random() < 0.7:
+                data[at] = rng.randrange(256)
+            else:
+                data[at:at] = rng.randbytes(rng.randint(1, 16))
+        try:
+            process_photo(bytes(data))
+            outcomes["stored"] += 1
+        except PhotoRejected as exc:
+            statuses.add(exc.status_code)
+            outcomes["refused"] += 1
+    assert outcomes["stored"] > 0
+    assert outcomes["refused"] > 0
+    assert statuses == {400}
