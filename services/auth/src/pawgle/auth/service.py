@@ -30,6 +30,7 @@ from pawgle.common.bus.outbox import add_event
 from pawgle.common.email import InvalidEmail, normalize_email
 from pawgle.common.errors import AppError, BadRequest, Forbidden, Unauthorized
 from pawgle.common.events.users import UserDeleted, UserRegistered, UserUpdated
+from pawgle.common.schemas import unsafe_character
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,8 @@ def signup(
     """Create an unverified account and send its verification link; raise SignupRejected on bad fields."""
     fields: dict[str, list[str]] = {}
     username = (username or "").strip()
-    if not username or len(username) > 150 or not USERNAME_RE.match(username):
+    # The username is also the display name: it keeps to the mesh's text rule as well as to its own.
+    if not username or len(username) > 150 or not USERNAME_RE.match(username) or unsafe_character(username):
         fields["username"] = ["Enter a valid username of at most 150 letters, digits and @/./+/-/_ characters."]
     try:
         email = normalize_email(email or "")
