@@ -235,7 +235,7 @@ def test_stored_addresses_are_rewritten_in_the_normal_form_once_per_address(data
         engine.dispose()
 
 
-@pytest.mark.parametrize("username", ["ali\u202ece", "bob<script>", "eve\x85", "zero\u200bwidth"])
+@pytest.mark.parametrize("username", ["ali\u202ece", "bob<script>", "e\x85ve", "zero\u200bwidth"])
 def test_a_username_breaking_the_text_rule_is_refused(
     engine: Engine, components: AuthComponents, username: str
 ) -> None:
