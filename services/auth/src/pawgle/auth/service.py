@@ -180,7 +180,7 @@ def signup(
     except repository.DuplicateError as exc:  # a concurrent signup took the name or address
         raise SignupRejected({"non_field_errors": ["A user with that username or email already exists."]}) from exc
     _publish_registered(session=session, user=user)
-    links.issue_link(session=session, components=components, user=user, purpose=links.VERIFY_EMAIL)
+    links.issue_link(session=session, components=components, user=user, purpose=links.VERIFY_EMAIL, new_user=True)
     return user
 
 
