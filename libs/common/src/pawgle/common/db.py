@@ -21,6 +21,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 from starlette.concurrency import run_in_threadpool
 
+from pawgle.common.errors import AppError
+
 T = TypeVar("T")
 
 # --- column types and helpers every service's models use ------------------------------------------
@@ -161,6 +163,11 @@ async def _request_session(engine: Engine) -> AsyncIterator[Session]:
     session = Session(engine, expire_on_commit=False)
     try:
         yield session
+    except AppError as exc:
+        # An error whose class says so keeps the request's writes (AppError.commit_session).
+        if session.in_transaction():
+            await run_in_threadpool(session.commit if exc.commit_session else session.rollback)
+        raise
     except BaseException:
         if session.in_transaction():
             await run_in_threadpool(session.rollback)
@@ -174,6 +181,9 @@ async def _request_session(engine: Engine) -> AsyncIterator[Session]:
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request: committed when the route returns, rolled back when it raises.
+
+    An AppError whose class sets `commit_session` is the exception: the writes are committed, then the
+    error is answered.
 
     Safe methods (GET, HEAD) get a read transaction, which on SQLite never waits behind a writer; a GET
     with side effects (a legacy verification link, read receipts) takes `WriteSessionDep` instead.
