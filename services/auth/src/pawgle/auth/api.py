@@ -30,6 +30,7 @@ from pawgle.auth.schemas import (
 from pawgle.common.auth import CurrentUserId
 from pawgle.common.db import SessionDep, WriteSessionDep
 from pawgle.common.errors import AppError, BadRequest, Forbidden, JSONResponseUTF8, Unauthorized, error_response
+from pawgle.common.openapi import error_responses
 from pawgle.common.throttle import Throttle, ThrottleStore
 
 router = APIRouter(tags=["auth"])
@@ -115,7 +116,12 @@ async def signup(body: SignupRequest, session: SessionDep, kit: KitDep) -> dict[
     return {"message": SIGNUP_MESSAGE, "user": _user_read(user)}
 
 
-@router.post("/api/auth/login/", response_model=AccessResponse, dependencies=[Depends(Throttle("login"))])
+@router.post(
+    "/api/auth/login/",
+    response_model=AccessResponse,
+    dependencies=[Depends(Throttle("login"))],
+    responses=error_responses(401, 403),
+)
 async def login(body: LoginRequest, request: Request, session: SessionDep, kit: KitDep) -> Response:
     """Password sign-in: the access token in the body, the refresh token in the cookie."""
     try:
@@ -133,7 +139,12 @@ async def login(body: LoginRequest, request: Request, session: SessionDep, kit: 
     return response
 
 
-@router.post("/api/auth/google/", response_model=GoogleResponse, dependencies=[Depends(Throttle("login"))])
+@router.post(
+    "/api/auth/google/",
+    response_model=GoogleResponse,
+    dependencies=[Depends(Throttle("login"))],
+    responses=error_responses(401),
+)
 async def google(body: GoogleRequest, session: SessionDep, kit: KitDep) -> Response:
     """Sign in (or up) with a Google ID token."""
     if kit.google is None:
@@ -209,7 +220,12 @@ async def resend_verification(body: EmailRequest, request: Request, session: Ses
     return {"message": VERIFY_SENT, "detail": VERIFY_SENT}
 
 
-@router.post("/api/auth/logout/", response_model=DetailResponse, dependencies=[Depends(Throttle("anon", by="ip"))])
+@router.post(
+    "/api/auth/logout/",
+    response_model=DetailResponse,
+    dependencies=[Depends(Throttle("anon", by="ip"))],
+    responses=error_responses(403),
+)
 async def logout(request: Request, session: SessionDep, kit: KitDep) -> Response:
     """Revoke the cookie's refresh-token family and clear the cookie (always 200)."""
     _check_origin(request, kit.settings)
@@ -221,7 +237,12 @@ async def logout(request: Request, session: SessionDep, kit: KitDep) -> Response
     return response
 
 
-@router.post("/api/token/refresh/", response_model=AccessResponse, dependencies=[Depends(Throttle("anon", by="ip"))])
+@router.post(
+    "/api/token/refresh/",
+    response_model=AccessResponse,
+    dependencies=[Depends(Throttle("anon", by="ip"))],
+    responses=error_responses(401, 403),
+)
 async def refresh(request: Request, session: SessionDep, kit: KitDep) -> Response:
     """A new access token from the refresh cookie (any body is ignored); the cookie rotates."""
     _check_origin(request, kit.settings)
