@@ -10,7 +10,7 @@ well-formed but unknown is a 400) is listed, with its reason, in `fuzz/schemathe
 Exit status: 1 if any service answered a 5xx (or, with `--strict`, on any check failure).
 
     python -m fuzz                       # the full run (make fuzz)
-    python -m fuzz --max-examples 10 --phases examples,coverage,fuzzing   # the short run of `make test`
+    python -m fuzz --max-examples 10 --max-time 0 --phases examples,coverage,fuzzing   # `make test`'s run
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__.splitlines()[0])
     parser.add_argument("--max-examples", type=int, default=200, help="test cases per operation and phase")
     parser.add_argument(
-        "--max-time", type=int, default=0, help="seconds per service; fuzzing repeats until they are spent (0: once)"
+        "--max-time", type=int, default=150, help="seconds per service; fuzzing repeats until they are spent (0: once)"
     )
     parser.add_argument("--services", default=",".join(BUILT_SERVICES), help="comma-separated")
     parser.add_argument("--phases", default="examples,coverage,fuzzing,stateful", help="schemathesis phases")
