@@ -41,7 +41,10 @@ format: install ## Apply ruff's formatting and safe fixes
 bench: install ## Print the benchmark figures (events/s and latency, gateway overhead, auth, alerts)
 	$(PY) -m bench
 
+fuzz: install ## schemathesis (all checks) against every built service's OpenAPI (FUZZ_ARGS, e.g. --max-time 120)
+	$(PY) -m fuzz $(FUZZ_ARGS)
+
 clean: ## Remove the virtualenv and caches (keeps .data, your local data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run test lint format bench fuzz clean
