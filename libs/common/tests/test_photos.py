@@ -254,6 +254,21 @@ def test_a_decompression_bomb_is_refused_within_100_mb_of_address_space(tmp_path
     assert _run_with_memory_headroom(tmp_path, photo, "pipeline") == "stored"
 
 
+def test_formats_that_decode_whole_get_a_lower_pixel_limit() -> None:
+    """The limit follows what decoding costs: a baseline JPEG is cheap, progressive JPEG and WebP are not."""
+    rules = PhotoRules(max_decode_bytes=12 * 2**20)  # small, so the test images stay small
+    picture = Image.radial_gradient("L").resize((1600, 1200)).convert("RGB")  # 1.9 MP
+    assert process_photo(samples.encode(picture, "JPEG"), rules=rules).width == 1600
+    assert process_photo(samples.encode(picture, "PNG"), rules=rules).width == 1600  # 12 MB / 5 bytes per pixel = 2.5 MP
+    for fmt, options, kind in [
+        ("JPEG", {"progressive": True}, "a progressive JPEG"),
+        ("WEBP", {}, "a WebP image"),
+        ("PNG", {"transparency": (0, 0, 0)}, "a PNG image with transparency"),
+    ]:
+        with pytest.raises(PhotoDimensionsTooLarge, match=f"accepted for {kind},"):
+            process_photo(samples.encode(picture, fmt, **options), rules=rules)
+
+
 def test_pillows_own_bomb_error_becomes_the_same_clear_refusal() -> None:
     with pytest.raises(PhotoDimensionsTooLarge):
         process_photo(samples.png_bomb(14000, 14000))  # past Pillow's hard limit: it refuses at open
