@@ -259,7 +259,7 @@ def test_formats_that_decode_whole_get_a_lower_pixel_limit() -> None:
     rules = PhotoRules(max_decode_bytes=12 * 2**20)  # small, so the test images stay small
     picture = Image.radial_gradient("L").resize((1600, 1200)).convert("RGB")  # 1.9 MP
     assert process_photo(samples.encode(picture, "JPEG"), rules=rules).width == 1600
-    assert process_photo(samples.encode(picture, "PNG"), rules=rules).width == 1600  # 12 MB / 5 bytes per pixel = 2.5 MP
+    assert process_photo(samples.encode(picture, "PNG"), rules=rules).width == 1600  # 12 MB / 6 B per pixel: 2.1 MP
     for fmt, options, kind in [
         ("JPEG", {"progressive": True}, "a progressive JPEG"),
         ("WEBP", {}, "a WebP image"),
