@@ -14,8 +14,11 @@ import pytest
 from fastapi import FastAPI, UploadFile
 from moto.server import ThreadedMotoServer
 from PIL import ExifTags, Image
+from sqlalchemy import text
+from sqlmodel import Session
 
 from pawgle.common.blobs import LocalBlobStore, S3BlobStore
+from pawgle.common.db import make_engine
 from pawgle.common.errors import install_error_handlers
 from pawgle.common.natsserver import free_port
 from pawgle.common.photos import (
@@ -410,6 +413,24 @@ async def test_eleven_photos_for_one_pet_are_refused_and_nothing_is_stored(
             [PhotoUpload(samples.shipped_photo())] * 8, prefix="pets", limit=10, per="pet", existing=3
         )
     assert stored_files(media) == []
+
+
+async def test_the_pipeline_refuses_to_run_inside_an_open_transaction(
+    pipeline: PhotoPipeline, media: LocalBlobStore, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'pets.db'}")
+    with Session(engine) as session:
+        stored = await pipeline.accept(
+            [PhotoUpload(samples.shipped_photo())], prefix="pets", limit=10, per="pet", session=session
+        )
+        assert len(stored) == 1
+        session.execute(text("SELECT 1"))  # the request's first query opens its transaction
+        with pytest.raises(RuntimeError, match="before the request's first database query"):
+            await pipeline.accept(
+                [PhotoUpload(samples.shipped_photo())], prefix="pets", limit=10, per="pet", session=session
+            )
+    engine.dispose()
+    assert len(stored_files(media)) == 2  # only the first call's photo and thumbnail
 
 
 async def test_a_failing_store_leaves_no_partial_set(media: LocalBlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
