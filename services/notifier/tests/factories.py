@@ -14,8 +14,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 
+from pawgle.common.events.auth import UserRegistered
 from pawgle.common.events.reports import ReportFiled
-from pawgle.common.events.users import UserRegistered
 from pawgle.notifier import repository
 from pawgle.notifier.models import AlertArea, Contact, Notification
 

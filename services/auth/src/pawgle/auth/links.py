@@ -18,7 +18,7 @@ from pawgle.auth import repository
 from pawgle.auth.kit import AuthKit
 from pawgle.auth.models import MagicLink, User, utcnow
 from pawgle.common.bus.outbox import add_event
-from pawgle.common.events.users import MagicLinkRequested
+from pawgle.common.events.auth import MagicLinkRequested
 
 SIGN_IN = "sign_in"
 VERIFY_EMAIL = "verify_email"
@@ -69,7 +69,6 @@ def issue_link(session: Session, *, kit: AuthKit, user: User, purpose: str) -> s
     add_event(
         session,
         MagicLinkRequested(user_id=user.id, email=user.email, link=link, purpose=purpose, expires_at=expires_at),
-        producer="auth",
     )
     return token
 

@@ -21,6 +21,7 @@ from pawgle.auth.sessions import SessionPolicy
 from pawgle.auth.tokens import AccessTokenIssuer
 from pawgle.common.app import create_service_app
 from pawgle.common.throttle import ThrottleStore, TrustedProxies
+from pawgle.common.workers import PeriodicJob
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +61,17 @@ def build_kit(settings: Settings) -> AuthKit:
 PURGE_INTERVAL_S = 3600.0
 
 
-async def purge_expired_forever(engine: Engine) -> None:
+def purge_worker(app: FastAPI) -> PeriodicJob:
     """Hourly: drop ended refresh-token families and long-expired links (every replica may run it)."""
-    while True:
-        try:
-            removed = await asyncio.to_thread(_purge_once, engine)
-            if removed:
-                log.info("expired sessions and links purged", extra={"rows": removed})
-        except Exception:
-            log.exception("purging expired sessions failed; will retry")
-        await asyncio.sleep(PURGE_INTERVAL_S)
+    return PeriodicJob("purge-expired", lambda: _purge_once(app.state.engine), every_s=PURGE_INTERVAL_S)
 
 
 def _purge_once(engine: Engine) -> int:
     with Session(engine) as session:
         removed = service.purge_expired(session)
         session.commit()
+    if removed:
+        log.info("expired sessions and links purged", extra={"rows": removed})
     return removed
 
 
@@ -107,5 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     return create_service_app(
-        settings, title="PawGle auth", routers=[router], migrations=MIGRATIONS, on_startup=on_startup
+        settings,
+        title="PawGle auth",
+        routers=[router],
+        migrations=MIGRATIONS,
+        on_startup=on_startup,
+        workers=lambda app: [purge_worker(app)],
     )

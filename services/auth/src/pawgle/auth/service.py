@@ -17,12 +17,11 @@ from pawgle.auth.models import Identity, User, utcnow
 from pawgle.auth.passwords import password_problems
 from pawgle.common.bus.outbox import add_event
 from pawgle.common.errors import BadRequest
-from pawgle.common.events.users import UserDeleted, UserRegistered, UserUpdated
+from pawgle.common.events.auth import UserDeleted, UserRegistered, UserUpdated
 
 log = logging.getLogger(__name__)
 
 USERNAME_RE = re.compile(r"^[\w.@+-]+$")
-PRODUCER = "auth"
 
 
 class SignupRejected(Exception):
@@ -65,7 +64,6 @@ def _publish_registered(session: Session, user: User) -> None:
         UserRegistered(
             user_id=user.id, display_name=user.display_name, email=user.email, email_verified=user.email_verified
         ),
-        producer=PRODUCER,
     )
 
 
@@ -81,7 +79,6 @@ def _publish_updated(session: Session, user: User) -> None:
             email_verified=user.email_verified,
             is_active=user.is_active,
         ),
-        producer=PRODUCER,
     )
 
 
@@ -309,7 +306,7 @@ def delete_account(session: Session, *, user_id: int) -> bool:
     sessions.revoke_all(session, user_id=user_id, reason="deleted")
     repository.invalidate_magic_links(session, user_id, now=now)
     repository.delete_identities(session, user_id)
-    add_event(session, UserDeleted(user_id=user_id), producer=PRODUCER)
+    add_event(session, UserDeleted(user_id=user_id))
     log.info("account deleted", extra={"user_id": user_id})
     return True
 
