@@ -52,9 +52,7 @@ async def test_the_backlog_gauge_equals_the_real_backlog_while_the_bus_is_down(
             publish_pings(engine, [f"down-{batch}-{i}" for i in range(7)], producer="test")
             expected = 7 * (batch + 1)
             assert outbox_backlog(engine) == expected
-            await wait_until(
-                lambda n=expected: gauge("pawgle_outbox_backlog", service=service_name) == n, timeout_s=15
-            )
+            await wait_until(lambda n=expected: gauge("pawgle_outbox_backlog", service=service_name) == n, timeout_s=15)
         await asyncio.to_thread(own_server.start)
         await wait_until(lambda: outbox_backlog(engine) == 0, timeout_s=30)
         await wait_until(lambda: gauge("pawgle_outbox_backlog", service=service_name) == 0, timeout_s=15)

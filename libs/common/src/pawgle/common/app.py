@@ -24,6 +24,7 @@ from pawgle.common.db import make_engine
 from pawgle.common.errors import JSONResponseUTF8, install_error_handlers
 from pawgle.common.health import ReadinessCheck, health_router
 from pawgle.common.migrations import upgrade_to_head
+from pawgle.common.revocation import RevocationList
 from pawgle.common.telemetry import instrument_app, setup_telemetry
 from pawgle.common.workers import PeriodicJob, Worker, WorkerSet, stop_tasks
 
@@ -92,6 +93,7 @@ def create_service_app(
         background = WorkerSet()
         app.state.workers = background
         try:
+            await app.state.revocations.start(app.state.js)  # before serving: a revoked token never passes
             if on_startup is not None:
                 await on_startup(app)
             if settings.run_workers:
@@ -112,6 +114,7 @@ def create_service_app(
             yield
         finally:
             await background.stop(timeout_s=WORKER_STOP_TIMEOUT_S)
+            await app.state.revocations.stop()
             if on_shutdown is not None:
                 await on_shutdown(app)
             with contextlib.suppress(Exception):
@@ -137,8 +140,12 @@ def create_service_app(
     app.state.migrations = migrations
     app.state.consumer_factory = consumer_specs
     app.state.handlers = handlers
+    app.state.revocations = RevocationList()
     app.state.token_verifier = AccessTokenVerifier(
-        JwksCache(settings.jwks_url), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        JwksCache(settings.jwks_url),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        revocations=app.state.revocations,
     )
     install_error_handlers(app)
     instrument_app(app, service=settings.service_name)
