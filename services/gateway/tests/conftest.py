@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import shutil
 import tempfile
 import threading
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -26,6 +28,7 @@ from pawgle.gateway.main import create_app
 from pawgle.gateway.routes import SERVICES
 
 FRONTEND = "http://localhost:3000"
+NO_PROXY = "192.0.2.255"  # a documentation address: no peer is ever a trusted proxy of uvicorn
 EXTRA_ORIGIN = "https://app.example.org"
 
 
@@ -175,7 +178,7 @@ def running_gateway(settings: Settings, kind: str = "caddy") -> Iterator[tuple[F
     """
     app = create_app(settings)
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(serve(app))
+        url = stack.enter_context(serve_as_launched(app))
         if kind == "caddy":
             port = free_port()
             config_dir = Path(tempfile.mkdtemp(prefix="caddy-"))
@@ -186,6 +189,13 @@ def running_gateway(settings: Settings, kind: str = "caddy") -> Iterator[tuple[F
             url = f"http://127.0.0.1:{port}"
         client = stack.enter_context(httpx.Client(base_url=url, timeout=30))
         yield app, client
+
+
+@contextlib.contextmanager
+def serve_as_launched(app: FastAPI) -> Iterator[str]:
+    """Serve `app` as the launcher and pawgle-serve do: uvicorn believes no X-Forwarded-* header."""
+    with mock.patch.dict(os.environ, {"FORWARDED_ALLOW_IPS": NO_PROXY}), serve(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["caddy", "python"])

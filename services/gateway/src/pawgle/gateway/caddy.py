@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pawgle.common.clientaddress import CLIENT_IP_HEADER, EDGE_PROOF_HEADER
 from pawgle.gateway.config import Settings
 from pawgle.gateway.routes import ROUTE_TABLE, compile_template
 
 JSON_TYPE = ["application/json; charset=utf-8"]
-# The header that carries the client address the edge decided, and the one proving the edge sent it.
-CLIENT_IP_HEADER = "X-Pawgle-Client-Ip"
-EDGE_PROOF_HEADER = "X-Pawgle-Edge"
 PREFLIGHT_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 PREFLIGHT_HEADERS = "authorization, content-type, sentry-trace, baggage, x-request-id"
 EXPOSED_HEADERS = "x-request-id, retry-after, content-disposition"
@@ -91,8 +89,12 @@ def _edge_headers(settings: Settings, *, vary: str = "add") -> list[dict[str, An
         "X-Request-Id": ["{http.vars.request_id}"],
         CLIENT_IP_HEADER: ["{http.vars.client_ip}"],
     }
+    # What a client claims in these headers never reaches a service: set (overwritten) or deleted.
+    request_ops: dict[str, Any] = {"set": request_set}
     if settings.edge_secret is not None:
         request_set[EDGE_PROOF_HEADER] = [settings.edge_secret.get_secret_value()]
+    else:
+        request_ops["delete"] = [EDGE_PROOF_HEADER]
     routes: list[dict[str, Any]] = [
         {
             "match": [{"header_regexp": {"X-Request-Id": {"pattern": _SANE_REQUEST_ID}}}],
@@ -106,8 +108,7 @@ def _edge_headers(settings: Settings, *, vary: str = "add") -> list[dict[str, An
             "handle": [
                 {
                     "handler": "headers",
-                    # What a client claims in these headers never reaches a service (always overwritten).
-                    "request": {"delete": [EDGE_PROOF_HEADER], "set": request_set},
+                    "request": request_ops,
                     "response": {"set": {"X-Request-Id": ["{http.vars.request_id}"]}, vary: {"Vary": ["Origin"]}},
                 }
             ]

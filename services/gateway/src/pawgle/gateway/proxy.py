@@ -15,9 +15,11 @@ import anyio
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pawgle.common.clientaddress import CLIENT_IP_HEADER, EDGE_PROOF_HEADER
 from pawgle.common.telemetry import current_trace_headers
 from pawgle.gateway.asgi import send_json_error
 from pawgle.gateway.config import Settings
+from pawgle.gateway.edgeaddress import EdgeAddress
 from pawgle.gateway.routes import RouteTable
 from pawgle.gateway.websocket import WebSocketProxy
 
@@ -46,6 +48,8 @@ _REQUEST_DROP = _HOP_BY_HOP | {
     b"x-forwarded-for",
     b"x-forwarded-proto",
     b"x-forwarded-host",
+    CLIENT_IP_HEADER.encode(),
+    EDGE_PROOF_HEADER.encode(),
 }
 # Our own server writes `server` and `date`; relaying the upstream's would duplicate them.
 _RESPONSE_DROP = _HOP_BY_HOP | {b"server", b"date"}
@@ -72,6 +76,7 @@ class Proxy:
         self.settings = settings
         self.upstreams = settings.service_urls
         self.max_body_bytes = settings.max_body_bytes
+        self.edge = EdgeAddress(settings)
         self.client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
@@ -118,10 +123,11 @@ class Proxy:
         if connection_tokens - {b"keep-alive", b"close"}:
             headers = [(k, v) for k, v in headers if k not in connection_tokens]
 
-        # The client address and scheme as the server resolved them: uvicorn applies X-Forwarded-* only from
-        # the proxies listed in --forwarded-allow-ips, so whatever a client claims itself never gets through.
-        client_ip = (scope.get("client") or ("unknown", 0))[0].encode()
+        # The client address is decided here, once: the socket's peer (uvicorn runs without proxy headers), or
+        # X-Forwarded-For's hop through a configured trusted proxy. What a client claims never gets through.
+        client_ip = self.edge.client_ip(scope).encode()
         headers += [(b"x-forwarded-for", client_ip), (b"x-forwarded-proto", scope.get("scheme", "http").encode())]
+        headers += self.edge.proof_headers(client_ip)
         if host:
             headers.append((b"x-forwarded-host", host))
         request_id = (scope.get("state") or {}).get("request_id")
