@@ -77,7 +77,7 @@ def main() -> None:
     """Run the gateway: Caddy on the public port, the companion app on a loopback port."""
     settings = Settings()
     host = os.environ.get("PAWGLE_HOST", "127.0.0.1")
-    port = int(os.environ.get("PAWGLE_LISTEN_PORT", "8000"))
+    port = int(os.environ.get("PAWGLE_LISTEN_PORT", "8080"))
     if settings.engine == "python":
         if settings.metrics_port:
             # Metrics on their own internal port: /metrics is never a public path of the gateway.
