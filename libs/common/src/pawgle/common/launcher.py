@@ -102,9 +102,9 @@ class Child:
             if not self.running():
                 code = self.process.returncode if self.process else None
                 raise RuntimeError(f"{self.name} exited with {code}; see {self.log_path}")
-            if self.ready_url is None:
-                assert self.port is not None
-                wait_for_port(self.port, timeout_s=max(0.1, deadline - time.monotonic()))
+            if self.ready_url is None:  # ready once it listens (the broker), or once it runs
+                if self.port is not None:
+                    wait_for_port(self.port, timeout_s=max(0.1, deadline - time.monotonic()))
                 return
             try:
                 if httpx.get(self.ready_url, timeout=1.0).status_code == 200:
@@ -133,6 +133,7 @@ class Mesh:
     frontend_origin: str
     services: tuple[str, ...] = SERVICES
     children: dict[str, Child] = field(default_factory=dict)
+    backoff_s: float = 0.5  # the first restart's delay; doubled per exit in the window, at most 16 times it
 
     @property
     def public_url(self) -> str:
@@ -178,7 +179,7 @@ class Mesh:
                         f"last exit {code}): giving up on it; see {child.log_path}. The rest keep running."
                     )
                     continue
-                backoff = min(0.5 * 2 ** (len(child.exits) - 1), 8.0)
+                backoff = min(self.backoff_s * 2 ** (len(child.exits) - 1), self.backoff_s * 16)
                 _say(f"{child.name} exited ({code}); restarting in {backoff:g} s")
                 child.restart_at = now + backoff
             elif child.restart_at is not None and now >= child.restart_at:
