@@ -141,6 +141,14 @@ def _reverse_proxy(settings: Settings, url: str) -> dict[str, Any]:
         "upstreams": [{"dial": dial_address(url)}],
         # Stream every response as it comes (server-sent events, chat): never buffer.
         "flush_interval": -1,
+        # One more try when the service closed a pooled connection before answering: any method when
+        # nothing was sent (Go's transport and the dial retry), idempotent ones otherwise (bodiless here,
+        # so nothing has to be replayed; Go's transport already does GET, HEAD and OPTIONS itself).
+        "load_balancing": {
+            "retries": 2,
+            "try_interval": "10ms",
+            "retry_match": [{"method": ["GET", "HEAD", "OPTIONS", "DELETE"]}],
+        },
         "transport": {
             "protocol": "http",
             "dial_timeout": f"{settings.connect_timeout_s}s",

@@ -54,6 +54,8 @@ _REQUEST_DROP = _HOP_BY_HOP | {
 # Our own server writes `server` and `date`; relaying the upstream's would duplicate them.
 _RESPONSE_DROP = _HOP_BY_HOP | {b"server", b"date"}
 _RETRY_SOON = [(b"retry-after", b"1")]
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_REPLAYABLE_BODY_BYTES = 64 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -169,11 +171,38 @@ class Proxy:
         url = self.upstreams[service] + raw_path.decode("latin-1")
         if scope["query_string"]:
             url += "?" + scope["query_string"].decode("latin-1")
-        request = httpx.Request(
-            scope["method"], url, headers=headers, content=self._request_body(receive) if has_body else b""
-        )
+        method = scope["method"]
+        # A small declared body is read first, so the request can be sent again; a large or chunked one
+        # is streamed through and cannot be.
+        replayable = not has_body
+        content: bytes | AsyncIterator[bytes] = b""
         try:
-            response = await self.client.send(request, stream=True)
+            if has_body and content_length is not None and content_length <= _REPLAYABLE_BODY_BYTES:
+                content = b"".join([chunk async for chunk in self._request_body(receive)])
+                replayable = True
+            elif has_body:
+                content = self._request_body(receive)
+        except BodyTooLarge:
+            await self._too_large(send)
+            return
+        except ClientDisconnected:
+            return
+        try:
+            try:
+                response = await self.client.send(
+                    httpx.Request(method, url, headers=headers, content=content), stream=True
+                )
+            except (httpx.ConnectError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # Once, on a fresh connection: the service closed a pooled connection before any byte of the
+                # answer (after an error of another request). Safe when nothing was sent (connect or write
+                # failed) and the body can be sent again, or when the method is idempotent.
+                unsent = isinstance(exc, (httpx.ConnectError, httpx.WriteError))
+                if not replayable or not (unsent or method in _IDEMPOTENT):
+                    raise
+                log.info("%s closed a connection before answering; sending %s again", service, method)
+                response = await self.client.send(
+                    httpx.Request(method, url, headers=headers, content=content), stream=True
+                )
         except BodyTooLarge:
             await self._too_large(send)
             return
