@@ -249,12 +249,8 @@ def caddy_config(
         }
     )
     routes += [
-        {
-            "match": [{"path": ["/readyz"], "method": ["GET", "HEAD"]}],
-            "handle": [_respond(200, '{"status":"ok"}')],
-            "terminal": True,
-        },
-        {"match": [{"path": ["/healthz", "/media/*"]}], "handle": [sidecar], "terminal": True},
+        # /readyz is the gateway's own readiness (Caddy up and its companion answering), /healthz everyone's.
+        {"match": [{"path": ["/readyz", "/healthz", "/media/*"]}], "handle": [sidecar], "terminal": True},
         # A declared body over the limit is refused before anything is forwarded; a chunked one is cut off
         # by request_body as it passes the limit (then answered 413 by the error routes).
         {

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -86,20 +87,8 @@ def main() -> None:
         return
     sidecar_port = free_port()
     config_dir = Path(tempfile.mkdtemp(prefix="pawgle-caddy-"))
-    with caddy_process(
-        settings,
-        host=host,
-        port=port,
-        sidecar_url=f"http://127.0.0.1:{sidecar_port}",
-        config_dir=config_dir,
-    ) as caddy:
-
-        def stop_when_caddy_exits() -> None:
-            caddy.wait()
-            os.kill(os.getpid(), signal.SIGTERM)
-
-        threading.Thread(target=stop_when_caddy_exits, daemon=True).start()
-        uvicorn.run(
+    server = uvicorn.Server(
+        uvicorn.Config(
             "pawgle.gateway.main:create_app",
             factory=True,
             host="127.0.0.1",
@@ -108,6 +97,32 @@ def main() -> None:
             access_log=False,
             timeout_graceful_shutdown=5,
         )
+    )
+    caddy: list[subprocess.Popen[bytes]] = []
+
+    def run_caddy() -> None:
+        """Caddy once the companion listens (so /readyz and /healthz answer from the first request)."""
+        try:
+            wait_for_port(sidecar_port, timeout_s=60)
+            with caddy_process(
+                settings, host=host, port=port, sidecar_url=f"http://127.0.0.1:{sidecar_port}", config_dir=config_dir
+            ) as process:
+                caddy.append(process)
+                process.wait()
+        finally:
+            if not server.should_exit:  # Caddy died or never started: the whole gateway stops
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=run_caddy, name="caddy", daemon=True).start()
+    try:
+        server.run()
+    finally:
+        for process in caddy:
+            if process.poll() is None:
+                process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=10)
+        shutil.rmtree(config_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
