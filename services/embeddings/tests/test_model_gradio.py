@@ -21,7 +21,7 @@ from pawgle.embeddings.model.port import InvalidImageError, ModelError, ModelUna
 from .conftest import photo_bytes
 
 SPACE_APP = Path(__file__).parents[1] / "space" / "app.py"
-STARTUP_SECONDS = 90
+STARTUP_SECONDS = 120
 
 
 def start_space(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -71,9 +71,8 @@ def space_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def space_embedder(url: str, dimension: int, **overrides: object) -> GradioImageEmbedder:
-    return GradioImageEmbedder(
-        url, model_name="pawgle-space", model_version="test", dimension=dimension, timeout=30.0, **overrides
-    )
+    settings: dict[str, object] = {"timeout": 30.0, **overrides}
+    return GradioImageEmbedder(url, model_name="pawgle-space", model_version="test", dimension=dimension, **settings)
 
 
 def test_the_gradio_adapter_round_trips_through_a_local_space(

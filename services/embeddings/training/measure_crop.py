@@ -27,7 +27,9 @@ def far_away(photo: Image.Image, scene: Image.Image, position: tuple[float, floa
     canvas = scene.resize((1200, 900))
     small = photo.copy()
     small.thumbnail((int(canvas.width * 0.35), int(canvas.height * 0.45)))
-    canvas.paste(small, (int(position[0] * (canvas.width - small.width)), int(position[1] * (canvas.height - small.height))))
+    left = int(position[0] * (canvas.width - small.width))
+    top = int(position[1] * (canvas.height - small.height))
+    canvas.paste(small, (left, top))
     out = io.BytesIO()
     canvas.save(out, format="JPEG", quality=88)
     return out.getvalue()
@@ -60,10 +62,14 @@ def main() -> None:
                 gains.append((plain, better))
                 print(  # noqa: T201
                     f"{path.name}: close-up crop {close_up.crop_box}, species {close_up.species}; far away at "
-                    f"{position}: crop {cropped.crop_box}, similarity to close-up {plain:.3f} whole -> {better:.3f} cropped"
+                    f"{position}: crop {cropped.crop_box}, similarity to close-up {plain:.3f} whole, "
+                    f"{better:.3f} cropped"
                 )
     plain_mean, crop_mean = np.mean(gains, axis=0)
-    print(f"mean similarity of a far-away copy to its close-up: {plain_mean:.3f} whole photo, {crop_mean:.3f} with the crop step")  # noqa: T201
+    print(  # noqa: T201
+        f"mean similarity of a far-away copy to its close-up: {plain_mean:.3f} whole photo, "
+        f"{crop_mean:.3f} with the crop step ({len(gains)} copies)"
+    )
 
 
 if __name__ == "__main__":
