@@ -61,7 +61,7 @@ def _make_user(http: httpx.Client, app: FastAPI, email: str) -> None:
 
 
 def _bench_login(http: httpx.Client, app: FastAPI) -> None:
-    passwords = app.state.kit.passwords
+    passwords = app.state.components.passwords
     stored = passwords.hash(PASSWORD)
     hash_times = []
     for _ in range(10):

@@ -20,6 +20,7 @@ from pawgle.common.db import make_engine
 from pawgle.common.errors import JSONResponseUTF8, install_error_handlers
 from pawgle.common.health import ReadinessCheck, health_router
 from pawgle.common.migrations import upgrade_to_head
+from pawgle.common.revocation import RevocationList
 from pawgle.common.telemetry import instrument_app, setup_telemetry
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def create_service_app(
         await ensure_streams(app.state.js, replicas=settings.stream_replicas)
         tasks: list[asyncio.Task[None]] = []
         try:
+            await app.state.revocations.start(app.state.js)  # before serving: a revoked token never passes
             if on_startup is not None:
                 await on_startup(app)
             if settings.run_workers:
@@ -89,6 +91,7 @@ def create_service_app(
             yield
         finally:
             await stop_tasks(tasks)
+            await app.state.revocations.stop()
             if on_shutdown is not None:
                 await on_shutdown(app)
             with contextlib.suppress(Exception):
@@ -107,8 +110,12 @@ def create_service_app(
     app.state.settings = settings
     app.state.migrations = migrations
     app.state.consumer_factory = consumers
+    app.state.revocations = RevocationList()
     app.state.token_verifier = AccessTokenVerifier(
-        JwksCache(settings.jwks_url), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        JwksCache(settings.jwks_url),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        revocations=app.state.revocations,
     )
     install_error_handlers(app)
     instrument_app(app, service=settings.service_name)

@@ -5,16 +5,43 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import event, text
+from sqlalchemy import BigInteger, DateTime, Integer, event, text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
+from pawgle.common.errors import AppError
+
 T = TypeVar("T")
+
+# --- column types and helpers every service's models use ------------------------------------------
+
+# Ids are 64-bit on MySQL/TiDB; on SQLite only a column declared exactly INTEGER PRIMARY KEY is the rowid,
+# so the variant keeps that spelling there. Tables whose ids are referenced (by notifications, links,
+# other services) also set `sqlite_autoincrement=True` so a deleted row's id is never handed out again
+# (MySQL's AUTO_INCREMENT never reuses one anyway).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# MySQL's DATETIME drops the fraction of a second unless asked (fsp=6); timestamps carry microseconds.
+PreciseDateTime = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
+def utcnow() -> datetime:
+    """Naive UTC now, microseconds included, as every timestamp column stores it."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def save(session: Session, row: T) -> T:
+    """Add or update one row and flush it, so its generated id and any constraint error show up here."""
+    session.add(row)
+    session.flush()
+    return row
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -111,6 +138,13 @@ def _request_session(engine: Engine) -> Iterator[Session]:
         try:
             yield session
             session.commit()
+        except AppError as exc:
+            # An error whose class says so keeps the request's writes (AppError.commit_session).
+            if exc.commit_session:
+                session.commit()
+            else:
+                session.rollback()
+            raise
         except BaseException:
             session.rollback()
             raise
@@ -118,6 +152,9 @@ def _request_session(engine: Engine) -> Iterator[Session]:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request: committed when the route returns, rolled back when it raises.
+
+    An AppError whose class sets `commit_session` is the exception: the writes are committed, then the
+    error is answered.
 
     Safe methods (GET, HEAD) get a read transaction, which on SQLite never waits behind a writer; a GET
     with side effects (a legacy verification link, read receipts) takes `WriteSessionDep` instead.

@@ -20,9 +20,15 @@ class JSONResponseUTF8(JSONResponse):
 
 
 class AppError(Exception):
-    """An error a caller can act on; carries its HTTP status and a human message."""
+    """An error a caller can act on; carries its HTTP status and a human message.
+
+    `commit_session`: most errors undo the request's writes, but some are a decision that must be kept (a
+    failed login records the attempt, a reused refresh token revokes its family). Such a class sets it to
+    True; the request's session dependency (`pawgle.common.db`) then commits before the error is answered.
+    """
 
     status_code = 400
+    commit_session = False
 
     def __init__(
         self, detail: str, *, status_code: int | None = None, headers: dict[str, str] | None = None, **extra: Any

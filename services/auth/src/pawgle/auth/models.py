@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, String, UniqueConstraint
+from sqlalchemy.dialects import mysql
 from sqlmodel import Field, SQLModel
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
+# MySQL's DATETIME drops fractions of a second unless told otherwise; rotation grace windows, link expiry
+# and the order of sign-ins compare these values, so keep microseconds everywhere (SQLite keeps them anyway).
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
 
 
 def utcnow() -> datetime:
@@ -30,10 +34,14 @@ class User(SQLModel, table=True):
     password_hash: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
     email_verified: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     is_active: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
-    password_changed_at: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
-    deleted_at: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(Timestamp, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(Timestamp, nullable=False))
+    password_changed_at: datetime | None = Field(default=None, sa_column=Column(Timestamp, nullable=True))
+    deleted_at: datetime | None = Field(default=None, sa_column=Column(Timestamp, nullable=True))
+    # Wrong passwords since the last successful sign-in, kept even though the login fails (an operator's
+    # view of guessing against one account; the throttles are what stop it).
+    failed_logins: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    last_failed_login_at: datetime | None = Field(default=None, sa_column=Column(Timestamp, nullable=True))
 
     @property
     def can_sign_in(self) -> bool:
@@ -49,11 +57,11 @@ class RefreshToken(SQLModel, table=True):
     token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     family_id: str = Field(sa_column=Column(String(32), nullable=False, index=True))
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
-    family_expires_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
-    rotated_at: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
-    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(Timestamp, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(Timestamp, nullable=False))
+    family_expires_at: datetime = Field(sa_column=Column(Timestamp, nullable=False))
+    rotated_at: datetime | None = Field(default=None, sa_column=Column(Timestamp, nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(Timestamp, nullable=True))
     revoked_reason: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
 
 
@@ -66,10 +74,10 @@ class MagicLink(SQLModel, table=True):
     token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     purpose: str = Field(sa_column=Column(String(20), nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
-    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
-    invalidated_at: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(Timestamp, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(Timestamp, nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(Timestamp, nullable=True))
+    invalidated_at: datetime | None = Field(default=None, sa_column=Column(Timestamp, nullable=True))
 
 
 class Identity(SQLModel, table=True):
@@ -82,4 +90,4 @@ class Identity(SQLModel, table=True):
     provider: str = Field(sa_column=Column(String(20), nullable=False))
     subject: str = Field(sa_column=Column(String(255), nullable=False))
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(Timestamp, nullable=False))

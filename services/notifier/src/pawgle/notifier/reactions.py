@@ -22,7 +22,7 @@ from pawgle.common.events.users import MagicLinkRequested, UserDeleted, UserRegi
 from pawgle.notifier import geo, repository
 from pawgle.notifier.config import Settings
 from pawgle.notifier.mail import compose, store
-from pawgle.notifier.models import AlertArea, ChatPage, Contact, MatchMail, PetName, ReplyToken, utcnow
+from pawgle.notifier.models import AlertArea, ChatEmailPaging, Contact, MatchMail, PetName, ReplyToken, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def display_name(name: str | None, fallback: str = "your pet") -> str:
 
 
 @dataclass(frozen=True)
-class Draft:
+class NewNotification:
     """A notification to create for one user."""
 
     user_id: int
@@ -51,7 +51,7 @@ class Draft:
     target_name: str | None = None
 
 
-def notify_all(session: Session, *, event_id: str, drafts: Sequence[Draft]) -> int:
+def notify_all(session: Session, *, event_id: str, drafts: Sequence[NewNotification]) -> int:
     """Create an event's notifications in one statement, skipping any a replay already created."""
     by_key = {f"{event_id}:{d.verb[:40]}:{d.user_id}": d for d in drafts}
     existing = repository.existing_notification_keys(session, list(by_key))
@@ -76,7 +76,7 @@ def notify_all(session: Session, *, event_id: str, drafts: Sequence[Draft]) -> i
 
 def notify(session: Session, *, event_id: str, **draft: Any) -> bool:
     """Create one notification for this event and user, unless a replay already did."""
-    return notify_all(session, event_id=event_id, drafts=[Draft(**draft)]) == 1
+    return notify_all(session, event_id=event_id, drafts=[NewNotification(**draft)]) == 1
 
 
 def reachable(contact: Contact | None) -> bool:
@@ -146,7 +146,7 @@ def on_report_filed(session: Session, *, settings: Settings, event_id: str, data
     exclude = {data.reporter_id} | ({data.pet_owner_id} if data.pet_owner_id is not None else set())
     areas = areas_containing(session, lat=data.latitude, lon=data.longitude, status=data.status, exclude=exclude)
     drafts = [
-        Draft(
+        NewNotification(
             user_id=area.user_id,
             verb="nearby_alert",
             description=(
@@ -301,12 +301,12 @@ def on_message_sent(
         )
         mail = compose.chat_page_email(frontend=settings.frontend_origin, conversation_id=data.conversation_id)
         if email_user(session, key_source=event_id, user_id=user_id, composed=mail, reply_to=reply_to):
-            page = page or ChatPage(conversation_id=data.conversation_id, user_id=user_id)
+            page = page or ChatEmailPaging(conversation_id=data.conversation_id, user_id=user_id)
             page.last_paged_at = sent_at
             repository.save(session, page)
 
 
-def _paged_recently_and_still_unread(page: ChatPage | None, sent_at: datetime, window: timedelta) -> bool:
+def _paged_recently_and_still_unread(page: ChatEmailPaging | None, sent_at: datetime, window: timedelta) -> bool:
     """Within the window of the last page, with nothing read since it: this message needs no new e-mail."""
     if page is None or page.last_paged_at is None or sent_at - page.last_paged_at >= window:
         return False
@@ -317,7 +317,7 @@ def on_conversation_read(session: Session, *, data: ConversationRead) -> None:
     """Remember that a participant caught up, so the next message pages them again."""
     read_at = _naive_utc(data.read_at)
     page = repository.get_chat_page(session, conversation_id=data.conversation_id, user_id=data.user_id)
-    page = page or ChatPage(conversation_id=data.conversation_id, user_id=data.user_id)
+    page = page or ChatEmailPaging(conversation_id=data.conversation_id, user_id=data.user_id)
     if page.last_read_at is None or read_at > page.last_read_at:
         page.last_read_at = read_at
         repository.save(session, page)

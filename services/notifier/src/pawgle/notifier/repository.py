@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
+from pawgle.common.db import save
 from pawgle.notifier import geo
 from pawgle.notifier.models import (
     AlertArea,
     AlertAreaCell,
-    ChatPage,
+    ChatEmailPaging,
     Contact,
     EmailMessage,
     MatchMail,
@@ -45,8 +46,7 @@ def get_alert(session: Session, *, user_id: int, alert_id: int) -> AlertArea | N
 
 def save_alert(session: Session, area: AlertArea, *, reindex: bool) -> AlertArea:
     """Insert or update an area; `reindex` rewrites its grid cells (a new centre or radius)."""
-    session.add(area)
-    session.flush()
+    save(session, area)
     assert area.id is not None
     if reindex:
         index_alert_cells(session, area.id, geo.cells_covering(area.center_lat, area.center_lon, area.radius_km))
@@ -147,12 +147,6 @@ def contacts_by_user(session: Session, user_ids: Iterable[int]) -> dict[int, Con
     return {c.user_id: c for c in session.exec(select(Contact).where(col(Contact.user_id).in_(ids))).all()}
 
 
-def save(session: Session, row: object) -> None:
-    """Add or update one row and flush it."""
-    session.add(row)
-    session.flush()
-
-
 def get_pet_name(session: Session, pet_id: int) -> PetName | None:
     """The pet-name projection of a pet."""
     return session.get(PetName, pet_id)
@@ -168,15 +162,17 @@ def get_match_mail(session: Session, match_id: int) -> MatchMail | None:
     return session.get(MatchMail, match_id)
 
 
-def get_chat_page(session: Session, *, conversation_id: str, user_id: int) -> ChatPage | None:
+def get_chat_page(session: Session, *, conversation_id: str, user_id: int) -> ChatEmailPaging | None:
     """When a recipient was last paged about a conversation."""
-    return session.get(ChatPage, (conversation_id, user_id))
+    return session.get(ChatEmailPaging, (conversation_id, user_id))
 
 
-def find_reply_token(session: Session, token_hash: str, *, now: datetime) -> ReplyToken | None:
-    """An unexpired reply token by its hash."""
-    row = session.get(ReplyToken, token_hash)
-    return row if row is not None and row.expires_at > now else None
+def find_reply_tokens(session: Session, token_hashes: Sequence[str], *, now: datetime) -> dict[str, ReplyToken]:
+    """The unexpired reply tokens among these hashes, by hash, in one query."""
+    if not token_hashes:
+        return {}
+    query = select(ReplyToken).where(col(ReplyToken.token_hash).in_(set(token_hashes)), ReplyToken.expires_at > now)
+    return {row.token_hash: row for row in session.exec(query).all()}
 
 
 def delete_expired_reply_tokens(session: Session, *, user_id: int, now: datetime) -> None:
@@ -195,7 +191,7 @@ def erase_user(session: Session, user_id: int) -> None:
     session.exec(delete(Notification).where(col(Notification.user_id) == user_id))
     session.exec(delete(Contact).where(col(Contact.user_id) == user_id))
     session.exec(delete(PetName).where(col(PetName.owner_id) == user_id))
-    session.exec(delete(ChatPage).where(col(ChatPage.user_id) == user_id))
+    session.exec(delete(ChatEmailPaging).where(col(ChatEmailPaging.user_id) == user_id))
     session.exec(delete(ReplyToken).where(col(ReplyToken.user_id) == user_id))
     session.exec(update(MatchMail).where(col(MatchMail.lost_user_id) == user_id).values(lost_user_id=None, name=None))
     # Pending mail to the user is dropped too: the address it would go to is personal data.

@@ -11,11 +11,12 @@ from email.utils import parseaddr
 from sqlmodel import Session
 
 from pawgle.common.bus.outbox import add_event
+from pawgle.common.db import save, utcnow
 from pawgle.common.errors import BadRequest, NotFound, Unauthorized
 from pawgle.common.events.matches import EmailReplyReceived
 from pawgle.notifier import reactions, repository
 from pawgle.notifier.config import Settings
-from pawgle.notifier.models import AlertArea, Notification, utcnow
+from pawgle.notifier.models import AlertArea, Notification
 from pawgle.notifier.schemas import AlertCreate, AlertUpdate, InboundReply
 
 MAX_ALERTS_PER_USER = 10
@@ -76,7 +77,7 @@ def mark_read(*, session: Session, user_id: int, notification_id: int) -> None:
         raise NotFound("Notification not found")
     if not row.is_read:
         row.is_read = True
-        repository.save(session, row)
+        save(session, row)
 
 
 def mark_all_read(*, session: Session, user_id: int) -> None:
@@ -116,14 +117,14 @@ def accept_email_reply(*, session: Session, settings: Settings, payload: Inbound
     The token alone picks the conversation and the sender; the From address must also be that party's
     address, so neither a leaked token nor a spoofed From is enough on its own.
     """
-    now = utcnow()
-    token_row = None
-    for recipient in payload.recipients():
-        match = _REPLY_ADDRESS.search(recipient)
-        if match:
-            token_row = repository.find_reply_token(session, reactions.hash_reply_token(match.group(1)), now=now)
-            if token_row is not None:
-                break
+    hashes = [
+        reactions.hash_reply_token(match.group(1))
+        for match in map(_REPLY_ADDRESS.search, payload.recipients())
+        if match is not None
+    ]
+    # One query for every address (the list is capped in the schema); the first valid one in `to` counts.
+    tokens = repository.find_reply_tokens(session, hashes, now=utcnow())
+    token_row = next((tokens[h] for h in hashes if h in tokens), None)
     if token_row is None:
         raise BadRequest("No valid reply address.", success=False)
     contact = repository.get_contact(session, token_row.user_id)
