@@ -34,6 +34,7 @@ from pawgle.auth.throttles import AccountThrottle
 from pawgle.common.auth import CurrentUserId
 from pawgle.common.db import SessionDep, WriteSessionDep
 from pawgle.common.errors import Forbidden, JSONResponseUTF8, error_response
+from pawgle.common.openapi import error_responses
 from pawgle.common.throttle import Throttle
 
 router = APIRouter(tags=["auth"])
@@ -146,6 +147,7 @@ def signup(body: SignupRequest, session: SessionDep, components: ComponentsDep) 
     "/api/auth/login/",
     response_model=AccessResponse,
     dependencies=[Depends(Throttle("login", by=BY_ADDRESS)), Depends(AccountThrottle("login")), PASSWORD_SLOT],
+    responses=error_responses(401, 403),
 )
 def login(body: LoginRequest, session: SessionDep, components: ComponentsDep) -> Response:
     """Password sign-in: the access token in the body, the refresh token in the cookie."""
@@ -154,7 +156,10 @@ def login(body: LoginRequest, session: SessionDep, components: ComponentsDep) ->
 
 
 @router.post(
-    "/api/auth/google/", response_model=GoogleResponse, dependencies=[Depends(Throttle("login", by=BY_ADDRESS))]
+    "/api/auth/google/",
+    response_model=GoogleResponse,
+    dependencies=[Depends(Throttle("login", by=BY_ADDRESS))],
+    responses=error_responses(401),
 )
 def google(body: GoogleRequest, session: SessionDep, components: ComponentsDep) -> Response:
     """Sign in (or up) with a Google ID token."""
@@ -217,6 +222,7 @@ def resend_verification(body: EmailRequest, session: SessionDep, components: Com
     "/api/auth/logout/",
     response_model=DetailResponse,
     dependencies=[Depends(Throttle("anon", by=BY_ADDRESS)), Depends(check_origin)],
+    responses=error_responses(403),
 )
 def logout(cookie: RefreshCookie, session: SessionDep, components: ComponentsDep) -> Response:
     """Revoke the cookie's refresh-token family and clear the cookie (always 200)."""
@@ -230,6 +236,7 @@ def logout(cookie: RefreshCookie, session: SessionDep, components: ComponentsDep
     "/api/token/refresh/",
     response_model=AccessResponse,
     dependencies=[Depends(Throttle("anon", by=BY_ADDRESS)), Depends(check_origin)],
+    responses=error_responses(401, 403),
 )
 def refresh(cookie: RefreshCookie, session: SessionDep, components: ComponentsDep) -> Response:
     """A new access token from the refresh cookie (any body is ignored); the cookie rotates."""

@@ -29,13 +29,12 @@ from pawgle.auth.passwords import password_problems
 from pawgle.common.bus.outbox import add_event
 from pawgle.common.email import InvalidEmail, normalize_email
 from pawgle.common.errors import AppError, BadRequest, Forbidden, Unauthorized
-from pawgle.common.events.users import UserDeleted, UserRegistered, UserUpdated
+from pawgle.common.events.auth import UserDeleted, UserRegistered, UserUpdated
 from pawgle.common.schemas import unsafe_character
 
 log = logging.getLogger(__name__)
 
 USERNAME_RE = re.compile(r"^[\w.@+-]+$")
-PRODUCER = "auth"
 
 INVALID_CREDENTIALS = "Invalid credentials."
 VERIFY_FIRST = "Please verify your email — we sent you a new link."
@@ -102,7 +101,6 @@ def _publish_registered(*, session: Session, user: User) -> None:
         UserRegistered(
             user_id=user.id, display_name=user.display_name, email=user.email, email_verified=user.email_verified
         ),
-        producer=PRODUCER,
     )
 
 
@@ -118,7 +116,6 @@ def _publish_updated(*, session: Session, user: User) -> None:
             email_verified=user.email_verified,
             is_active=user.is_active,
         ),
-        producer=PRODUCER,
     )
 
 
@@ -393,7 +390,7 @@ def delete_account(*, session: Session, user_id: int) -> None:
     sessions.revoke_all(session=session, user_id=user_id, reason="deleted")
     repository.invalidate_magic_links(session=session, user_id=user_id, now=now)
     repository.delete_identities(session=session, user_id=user_id)
-    add_event(session, UserDeleted(user_id=user_id), producer=PRODUCER)
+    add_event(session, UserDeleted(user_id=user_id))
     log.info("account deleted", extra={"user_id": user_id})
 
 
