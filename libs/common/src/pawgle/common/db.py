@@ -191,9 +191,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     with side effects (a legacy verification link, read receipts) takes `WriteSessionDep` instead.
     """
     engine: Engine = request.app.state.engine
-    # A context manager, not `async for` over a generator: leaving an `async for` on an exception closes
-    # the inner generator (GeneratorExit) instead of raising the route's error in it, which would hide
-    # an AppError's commit_session from it.
+    # `async with`, not `async for`: the route's exception must reach _request_session's except clauses.
     async with _request_session(read_only(engine) if request.method in ("GET", "HEAD") else engine) as session:
         yield session
 
