@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from pawgle.common.events.auth import UserRegistered
 from pawgle.common.events.reports import ReportFiled
-from pawgle.common.events.users import UserRegistered
 from pawgle.common.testing.service import wait_for as wait_for  # the tests import it from here
 from pawgle.notifier import repository
 from pawgle.notifier.models import AlertArea, Contact, Notification

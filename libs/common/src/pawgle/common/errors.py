@@ -149,4 +149,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "An unexpected error occurred.")
+        # The server closes the connection after an unhandled error: say so, or the gateway would reuse
+        # the dead keep-alive connection for another user's request (and answer it 502).
+        return error_response(500, "An unexpected error occurred.", headers={"Connection": "close"})
