@@ -1,4 +1,4 @@
-"""Every query of the notifier except the e-mail log's (see mail/store.py)."""
+"""Every query of the notifier except the e-mail log's (see mail/log_repository.py)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from pawgle.common.bus.outbox import add_event
 from pawgle.common.db import save, utcnow
 from pawgle.common.errors import BadRequest, NotFound, Unauthorized
-from pawgle.common.events.matches import EmailReplyReceived
+from pawgle.common.events.chat import EmailReplyReceived
 from pawgle.notifier import reactions, repository
 from pawgle.notifier.config import Settings
 from pawgle.notifier.models import AlertArea
@@ -139,5 +139,4 @@ def accept_email_reply(*, session: Session, settings: Settings, payload: Inbound
     add_event(
         session,
         EmailReplyReceived(conversation_id=token_row.conversation_id, sender_id=token_row.user_id, body=body),
-        producer=settings.service_name,
     )
