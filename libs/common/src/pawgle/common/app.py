@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.datastructures import Default
 
 from pawgle.common.auth import AccessTokenVerifier, JwksCache
 from pawgle.common.bus.connection import connect_bus
@@ -129,7 +130,9 @@ def create_service_app(
             raise RuntimeError(f"workers not running: {', '.join(dead)}")
 
     app = FastAPI(
-        default_response_class=JSONResponseUTF8,
+        # A placeholder, not the class itself: FastAPI then serializes response models straight to JSON
+        # bytes in pydantic's core (no dict, no json.dumps); the telemetry middleware adds the charset.
+        default_response_class=Default(JSONResponseUTF8),
         title=title,
         lifespan=lifespan,
         docs_url="/docs" if not settings.is_production else None,
