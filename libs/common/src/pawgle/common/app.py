@@ -24,6 +24,7 @@ from pawgle.common.db import make_engine
 from pawgle.common.errors import JSONResponseUTF8, install_error_handlers
 from pawgle.common.health import ReadinessCheck, health_router
 from pawgle.common.migrations import upgrade_to_head
+from pawgle.common.openapi import install_openapi
 from pawgle.common.revocation import RevocationList
 from pawgle.common.telemetry import instrument_app, setup_telemetry
 from pawgle.common.workers import PeriodicJob, Worker, WorkerSet, stop_tasks
@@ -152,4 +153,5 @@ def create_service_app(
     app.include_router(health_router({"workers": check_workers, **(ready_checks or {})}))
     for router in routers:
         app.include_router(router)
+    install_openapi(app)
     return app

@@ -6,7 +6,9 @@
     pawgle-ops <service> dead-letters retry ID | discard ID
     pawgle-ops <service> replay CONSUMER (--from-seq N | --from-time ISO) [--as INBOX_NAME]
 
-It reads the same settings (env) as the service and opens the service's own database and the bus.
+It reads the same settings (env) as the service and opens the service's own database and the bus. Without
+PAWGLE_NATS_URL it finds the running `make run` stack from `<PAWGLE_DATA_DIR or ./.data>/stack.json`, and
+refuses to run when there is none (it never falls back to whatever NATS listens on the default port).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import os
 import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -26,6 +29,7 @@ from pawgle.common.bus.deadletters import discard_dead_letter, list_dead_letters
 from pawgle.common.bus.gauges import consumer_states
 from pawgle.common.bus.replay import replay
 from pawgle.common.migrations import upgrade_to_head
+from pawgle.common.stackfile import NoStackFound, bus_environment
 
 
 def _out(line: str) -> None:
@@ -150,7 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(_run(build_parser().parse_args(argv)))
+    args = build_parser().parse_args(argv)
+    if args.command != "migrate":
+        # Reach the bus the operator means: PAWGLE_NATS_URL, else the running `make run` stack (stackfile.py).
+        try:
+            os.environ.update(bus_environment(args.service))
+        except NoStackFound as exc:
+            _out(f"pawgle-ops: {exc}")
+            return 2
+    return asyncio.run(_run(args))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def build_components(settings: Settings) -> AuthComponents:
             grace_s=settings.refresh_grace_s,
         ),
         google=google,
+        password_slots=asyncio.Semaphore(settings.password_hash_concurrency),
     )
 
 
