@@ -106,8 +106,11 @@ def create_service_app(
                 for spec in specs:
                     background.start(ConsumerRunner(engine, nc, spec))
                 if responders is not None:
-                    for responder in responders.workers(nc, engine=engine, settings=settings, app=app):
+                    answering = responders.workers(nc, engine=engine, settings=settings, app=app)
+                    for responder in answering:
                         background.start(responder)
+                    # Serve only once every subject is answered: a first caller must not see "nobody answers".
+                    await asyncio.wait_for(asyncio.gather(*(r.subscribed.wait() for r in answering)), timeout=10)
                 gauges = BusGauges(engine, app.state.js, service=settings.service_name, specs=specs)
                 background.start(PeriodicJob("bus-gauges", gauges.refresh, every_s=GAUGES_EVERY_S))
                 for worker in workers(app) if workers else ():
