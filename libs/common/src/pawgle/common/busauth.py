@@ -53,6 +53,24 @@ def authorization_block(passwords: dict[str, str]) -> str:
     return "authorization: " + json.dumps({"users": users}, indent=1) + "\n"
 
 
+def password_variable(service: str) -> str:
+    """The environment variable holding a service's bus password in compose and on a cluster."""
+    return f"NATS_{service.upper()}_PASSWORD"
+
+
+def authorization_block_from_env(services: tuple[str, ...] | list[str]) -> str:
+    """The same block with each password read by nats-server from its environment ($NATS_<SERVICE>_PASSWORD).
+
+    This is deploy/compose/nats.conf (the deploy tests check it is exactly this).
+    """
+    users = [{"user": s, "password": f"${password_variable(s)}", "permissions": user_permissions(s)} for s in services]
+    text = json.dumps({"users": users}, indent=1)
+    for service in services:  # a variable reference must stand unquoted in the configuration
+        text = text.replace(f'"${password_variable(service)}"', f"${password_variable(service)}")
+    header = "# Generated from pawgle.common.busauth (one user per service, publishing only its own events).\n"
+    return header + "authorization: " + text + "\n"
+
+
 def url_with_credentials(url: str, user: str, password: str) -> str:
     """`nats://host:port` with the user and password in it, as the services' connection reads them."""
     parts = urlsplit(url)
