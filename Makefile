@@ -41,7 +41,18 @@ format: install ## Apply ruff's formatting and safe fixes
 bench: install ## Print the benchmark figures (events/s and latency, gateway overhead, auth, alerts)
 	$(PY) -m bench
 
+fuzz: install ## schemathesis (all checks) against every built service's OpenAPI (FUZZ_ARGS, e.g. --max-time 120)
+	$(PY) -m fuzz $(FUZZ_ARGS)
+
+eval: install ## Same-animal retrieval, generic vs identity model (EVAL_DATA=<identity>/<photo> folder; default dogfacenet-dev)
+	$(PY) -m pawgle.embeddings.model.evaluate $(if $(EVAL_DATA),--data $(EVAL_DATA)) $(EVAL_ARGS)
+
+train-identity: install ## Train the identity head on cached EfficientNet-Lite0 features (CPU torch, ~10-20 min) and export it to ONNX
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -e 'services/embeddings[training]'
+	$(PY) services/embeddings/training/train_identity.py $(TRAIN_ARGS)
+
 clean: ## Remove the virtualenv and caches (keeps .data, your local data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run test lint format bench fuzz clean eval train-identity

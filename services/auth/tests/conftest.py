@@ -87,6 +87,13 @@ def last_link_token(app: FastAPI, email: str, purpose: str | None = None) -> str
 PASSWORD = "Correct-Horse-42"
 
 
+def from_address(ip: str) -> dict[str, str]:
+    """Headers that make a request from loopback count as coming from client `ip`, as behind the gateway."""
+    # X-Pawgle-Client-Ip is what the gateway sends (believed from a trusted peer); X-Forwarded-For is
+    # what older gateways sent. Sending both keeps the tests independent of which one the service reads.
+    return {"X-Pawgle-Client-Ip": ip, "X-Forwarded-For": ip}
+
+
 def signup(
     client: TestClient, username: str = "alice", email: str = "alice@example.com", password: str = PASSWORD
 ) -> dict[str, Any]:

@@ -216,3 +216,47 @@ def test_every_answer_is_json_with_its_charset(client: TestClient) -> None:
     ]
     for response in responses:
         assert response.headers["content-type"] == "application/json; charset=utf-8", response.request.url
+
+
+def test_a_wrong_password_is_recorded_on_the_account_although_the_answer_is_401(client: TestClient) -> None:
+    """The failed login's write survives its error response (InvalidCredentials.commit_session)."""
+    from sqlmodel import Session
+
+    from pawgle.auth.models import User
+
+    user = verified_user(client)
+    response = client.post("/api/auth/login/", json={"email": "alice@example.com", "password": "not-it-at-all"})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid credentials."
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        stored = session.get(User, user["id"])
+        assert stored is not None
+        assert stored.failed_logins == 1
+
+
+def test_a_kelvin_sign_signup_holds_the_plain_address_and_links_go_to_the_plain_address(client: TestClient) -> None:
+    squatter = signup(client, "squatter", "\u212ax@example.org")["user"]
+    assert squatter["email"] == "kx@example.org"
+    owner = client.post(
+        "/api/auth/signup/",
+        json={"username": "owner", "email": "Kx@example.org", "password": PASSWORD, "confirm_password": PASSWORD},
+    )
+    assert owner.status_code == 400
+    assert client.post("/api/auth/magic/request/", json={"email": "kx@example.org"}).status_code == 200
+    mailed = [e["email"] for e in outbox(client.app, "auth.magic_link_requested")]  # type: ignore[arg-type]
+    assert mailed == ["kx@example.org", "kx@example.org"]
+
+
+def test_a_nul_or_line_break_in_an_address_is_a_400_everywhere(client: TestClient) -> None:
+    for address in ("alice\x00@example.com", "alice@example.com\r\nBcc: eve@evil.test", "alice@example.com\n"):
+        response = client.post(
+            "/api/auth/signup/",
+            json={"username": "alice", "email": address, "password": PASSWORD, "confirm_password": PASSWORD},
+        )
+        assert response.status_code == 400
+        assert response.json()["email"] == ["Enter a valid email address."]
+        for path in ("/api/auth/magic/request/", "/api/auth/forgot-password/", "/api/auth/resend-verification/"):
+            assert client.post(path, json={"email": address}).status_code == 400, path
+        login_answer = client.post("/api/auth/login/", json={"email": address, "password": PASSWORD})
+        assert login_answer.status_code == 400
+    assert outbox(client.app, "auth.magic_link_requested") == []  # type: ignore[arg-type]

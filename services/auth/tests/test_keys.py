@@ -250,7 +250,7 @@ def test_another_service_verifies_rs256_over_http_after_rotating_from_eddsa_and_
         ring: KeyRing = app.state.key_ring
         rsa_kid, ed_kid = ring.current.kid, ring.keys[1].kid
         assert (ring.current.alg, ring.keys[1].alg) == ("RS256", "EdDSA")
-        after = app.state.kit.tokens.issue(42)
+        after = app.state.components.tokens.issue(42)
         assert jwt.get_unverified_header(after)["alg"] == "RS256"
         assert verifier.verify(after).user_id == 42
         assert verifier.verify(before).user_id == 41  # the old EdDSA token still verifies
@@ -335,3 +335,75 @@ def test_the_key_tool_makes_keys_of_the_configured_algorithm(
     key = SigningKey.from_pem(done.stdout)
     assert key.alg == "RS256"
     assert key.private_key is not None
+
+
+class _CountingJwks:
+    """A local JWKS endpoint that only counts how often it is asked (auth must never ask it)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.hits = 0
+        counter = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+                counter.hits += 1
+                body = b'{"keys": []}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/auth/jwks/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_auth_checks_its_own_tokens_with_its_key_ring_never_over_http(
+    database_url: str, nats_url: str, data_dir: Path
+) -> None:
+    """A token with an unknown kid, or a key set older than its refresh age, never makes auth call itself."""
+    jwks = _CountingJwks()
+    try:
+        settings = make_settings(database_url, nats_url, data_dir, jwks_url=jwks.url)
+        with serve(create_app(settings)) as base_url, httpx.Client(base_url=base_url) as http:
+            stranger = Ed25519PrivateKey.generate()
+            claims = {"token_type": "access", "user_id": 7, "jti": "j", "iat": int(time.time())}
+            claims.update(iss=settings.jwt_issuer, aud=settings.jwt_audience, exp=int(time.time()) + 300)
+            for i in range(3):
+                forged = jwt.encode(claims, stranger, algorithm="EdDSA", headers={"kid": f"unknown-{i}"})
+                answer = http.delete("/api/auth/account/", headers={"Authorization": f"Bearer {forged}"})
+                assert answer.status_code == 401
+            http.post(
+                "/api/auth/signup/",
+                json={
+                    "username": "a",
+                    "email": "a@example.com",
+                    "password": "Correct-Horse-42",
+                    "confirm_password": "Correct-Horse-42",
+                },
+            )
+        rotate_dev_keys(settings.keys_dir)
+        app = create_app(settings)
+        with serve(app) as base_url, httpx.Client(base_url=base_url) as http:
+            ring: KeyRing = app.state.key_ring
+            old_key = ring.keys[1]
+            old_token = _issuer(KeyRing([old_key]), settings).issue(1)
+            # Even a key set "older than its refresh age" is not refetched: the ring is the authority.
+            app.state.token_verifier.jwks._loaded_at = -1e9
+            answer = http.delete("/api/auth/account/", headers={"Authorization": f"Bearer {old_token}"})
+            assert answer.status_code == 204, answer.text  # the previous key still verifies after rotation
+        assert jwks.hits == 0
+    finally:
+        jwks.close()

@@ -141,7 +141,7 @@ def test_another_service_refuses_the_same_forgeries_with_keys_from_the_jwks(app:
         verifier = AccessTokenVerifier(
             JwksCache(f"{base_url}/api/auth/jwks/"), issuer=settings.jwt_issuer, audience=settings.jwt_audience
         )
-        assert verifier.verify(app.state.kit.tokens.issue(user_id)).user_id == user_id
+        assert verifier.verify(app.state.components.tokens.issue(user_id)).user_id == user_id
         for attack, token in forged_tokens(app, settings, user_id).items():
             try:
                 verifier.verify(token)
@@ -323,7 +323,7 @@ def test_a_once_verified_token_is_still_refused_after_expiry_or_key_withdrawal(
     time.sleep(1.1 + (1 - time.time() % 1))
     with pytest.raises(Unauthorized):
         verifier.verify(soon)
-    lasting = app.state.kit.tokens.issue(8)
+    lasting = app.state.components.tokens.issue(8)
     assert verifier.verify(lasting).user_id == 8
     verifier.jwks.set_keys({"keys": []})  # the key is withdrawn (compromise)
     verifier.jwks.min_refresh_interval_s = 3600

@@ -56,7 +56,7 @@ def test_a_reset_link_cannot_be_used_as_a_sign_in_link(client: TestClient) -> No
 def test_deactivation_revokes_refresh_tokens_and_blocks_sign_in(client: TestClient) -> None:
     user = verified_user(client)
     with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
-        service.set_active(session, user_id=user["id"], active=False)
+        service.set_active(session=session, user_id=user["id"], active=False)
         session.commit()
     assert client.post("/api/token/refresh/").status_code == 401
     assert client.post("/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD}).status_code == 401
@@ -159,7 +159,7 @@ def test_ended_sessions_and_old_links_are_purged(client: TestClient) -> None:
         conn.execute(text("UPDATE auth_refresh_tokens SET family_expires_at = :t, expires_at = :t"), {"t": long_ago})
         conn.execute(text("UPDATE auth_magic_links SET expires_at = :t"), {"t": long_ago})
     with Session(engine) as session:
-        removed = service.purge_expired(session)
+        removed = service.purge_expired(session=session)
         session.commit()
     assert removed == 3  # two sign-ins, one verification link
     with engine.connect() as conn:

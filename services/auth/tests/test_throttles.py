@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from pawgle.auth.main import create_app
 from pawgle.common.testing.server import serve
 
-from .conftest import RELAXED_RATES, make_settings, outbox, verified_user
+from .conftest import RELAXED_RATES, from_address, make_settings, outbox, verified_user
 
 
 def _clear_of_the_minute_edge() -> None:
@@ -57,13 +57,14 @@ def test_callers_behind_the_gateway_are_counted_by_their_own_address(
     app = _app(database_url, nats_url, data_dir, login="2/min")
     with serve(app) as base_url, httpx.Client(base_url=base_url) as http:
 
-        def attempt(ip: str) -> int:
+        def attempt(ip: str, email: str) -> int:
             return http.post(
-                "/api/auth/login/", json={"email": "x@example.com", "password": "nope"}, headers={"X-Forwarded-For": ip}
+                "/api/auth/login/", json={"email": email, "password": "nope"}, headers=from_address(ip)
             ).status_code
 
-        assert [attempt("203.0.113.1") for _ in range(3)] == [401, 401, 429]
-        assert attempt("203.0.113.2") == 401
+        # Three different target accounts, so only the address's budget runs out.
+        assert [attempt("203.0.113.1", f"x{i}@example.com") for i in range(3)] == [401, 401, 429]
+        assert attempt("203.0.113.2", "x3@example.com") == 401
 
 
 def test_sign_in_links_to_one_address_are_limited_silently(database_url: str, nats_url: str, data_dir: Path) -> None:
@@ -83,7 +84,7 @@ def test_sign_in_links_to_one_address_are_limited_silently(database_url: str, na
             http.post(
                 "/api/auth/magic/request/",
                 json={"email": "alice@example.com"},
-                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                headers=from_address(f"203.0.113.{i}"),
             )
             for i in range(4)
         ]
@@ -122,3 +123,25 @@ def test_magic_link_events_reach_the_bus(client: TestClient, nats_url: str) -> N
     max_age, seen = asyncio.run(read())
     assert max_age <= 15 * 60
     assert any("carol@example.com" in s and "verify_email" in s for s in seen)
+
+
+def test_guesses_at_one_account_are_limited_whatever_token_or_address_they_come_with(
+    database_url: str, nats_url: str, data_dir: Path
+) -> None:
+    """Each attacker's own access token (or address) used to buy a fresh login budget against the victim."""
+    app = _app(database_url, nats_url, data_dir, login="3/min")
+    with serve(app) as base_url, httpx.Client(base_url=base_url) as http:
+        _clear_of_the_minute_edge()
+        attackers = [app.state.components.tokens.issue(100 + i) for i in range(4)]
+
+        def guess(i: int, email: str = "Victim@Example.com") -> int:
+            return http.post(
+                "/api/auth/login/",
+                json={"email": email, "password": f"guess-{i}"},
+                headers={"Authorization": f"Bearer {attackers[i]}", **from_address(f"198.51.100.{i}")},
+            ).status_code
+
+        assert [guess(i) for i in range(3)] == [401, 401, 401]
+        assert guess(3) == 429
+        assert guess(3, " VICTIM@example.com ") == 429  # the same account, spelled otherwise
+        assert guess(3, "someone-else@example.com") == 401

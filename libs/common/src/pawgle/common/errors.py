@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +22,15 @@ class JSONResponseUTF8(JSONResponse):
 
 
 class AppError(Exception):
-    """An error a caller can act on; carries its HTTP status and a human message."""
+    """An error a caller can act on; carries its HTTP status and a human message.
+
+    `commit_session`: most errors undo the request's writes, but some are a decision that must be kept (a
+    failed login records the attempt, a reused refresh token revokes its family). Such a class sets it to
+    True; the request's session dependency (`pawgle.common.db`) then commits before the error is answered.
+    """
 
     status_code = 400
+    commit_session = False
 
     def __init__(
         self, detail: str, *, status_code: int | None = None, headers: dict[str, str] | None = None, **extra: Any
@@ -103,6 +111,16 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, dict[str, li
     return f"Invalid request. {summary}".strip(), fields
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods.update(route.methods or ())
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error JSON; 500s say nothing about internals (the log has the traceback)."""
 
@@ -122,9 +140,11 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and detail == "Not Found":
             detail = "Not found."
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             detail = "Method not allowed."
-        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+            headers = {**(headers or {}), "Allow": allowed_methods(_request)}
+        return error_response(exc.status_code, detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import jwt
 
 from pawgle.common.auth import JwksCache
+from pawgle.common.errors import Unauthorized
 
 
-class GoogleTokenError(Exception):
-    """The ID token is not a valid Google token for this app."""
+class GoogleTokenError(Unauthorized):
+    """The ID token is not a valid Google token for this app (401; the reason goes to the log, not the caller)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("Invalid Google token.")
+        self.reason = reason
 
 
-class GoogleEmailNotVerified(GoogleTokenError):
-    """The token is valid but Google has not verified the account's e-mail."""
+class GoogleEmailNotVerified(Unauthorized):
+    """The token is valid but Google has not verified the account's e-mail (401)."""
+
+    def __init__(self) -> None:
+        super().__init__("Google account email is not verified.")
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,11 @@ class GoogleVerifier:
             jwks_url, min_refresh_interval_s=min_refresh_interval_s, max_age_s=cache_ttl_s, timeout_s=timeout_s
         )
 
-    async def verify(self, credential: str) -> GoogleIdentity:
-        """The verified identity of an ID token; raise GoogleTokenError otherwise."""
+    def verify(self, credential: str) -> GoogleIdentity:
+        """The verified identity of an ID token; raise GoogleTokenError otherwise.
+
+        Blocking (a key fetch on an unknown kid): call it from a worker thread, as the service functions are.
+        """
         try:
             header = jwt.get_unverified_header(credential)
         except jwt.PyJWTError as exc:
@@ -55,7 +65,7 @@ class GoogleVerifier:
         kid = header.get("kid")
         if header.get("alg") != "RS256" or not isinstance(kid, str):
             raise GoogleTokenError("unexpected algorithm or missing kid")
-        key = await asyncio.to_thread(self.keys.key_for, kid)
+        key = self.keys.key_for(kid)
         if key is None or key.algorithm_name != "RS256":
             raise GoogleTokenError("unknown signing key")
         try:
@@ -75,5 +85,5 @@ class GoogleVerifier:
         if not isinstance(email, str) or "@" not in email:
             raise GoogleTokenError("no e-mail in token")
         if claims.get("email_verified") not in (True, "true"):
-            raise GoogleEmailNotVerified("email not verified")
+            raise GoogleEmailNotVerified()
         return GoogleIdentity(subject=str(claims["sub"]), email=email)

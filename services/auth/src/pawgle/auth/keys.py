@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from pydantic import ValidationError
 
 from pawgle.auth.config import KeyToolSettings, Settings, SigningAlgorithm
+from pawgle.common.auth import JwksCache
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,32 @@ class KeyRing:
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [key.jwk() for key in self.keys]}
+
+
+class KeyRingJwks(JwksCache):
+    """Auth's own token verification keys: its key ring, read in memory, never fetched over HTTP.
+
+    Every other service fetches auth's JWKS; auth itself must not, or a token with an unknown `kid` (or a
+    key set older than the refresh age) would make it wait on a request to itself. The ring is the
+    authority: a kid it does not hold is unknown at once, and `use` swaps in a rotated ring.
+    """
+
+    def __init__(self, ring: KeyRing) -> None:
+        super().__init__(None, min_refresh_interval_s=float("inf"), max_age_s=float("inf"))
+        self.use(ring)
+
+    def use(self, ring: KeyRing) -> None:
+        """Verify with `ring` from now on (its current and previous keys)."""
+        self.ring = ring
+        self.set_keys(ring.jwks())
+
+    def key_for(self, kid: str) -> Any:
+        """The public key for `kid` if the ring holds it, else None (and no fetch)."""
+        return self._keys.get(kid)
+
+    async def get_key(self, kid: str) -> Any:
+        """The same, for async callers: answered from memory, never awaiting a fetch."""
+        return self._keys.get(kid)
 
 
 def new_private_pem(algorithm: SigningAlgorithm = "RS256") -> bytes:

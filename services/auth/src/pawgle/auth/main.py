@@ -11,23 +11,25 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from pawgle.auth import service
-from pawgle.auth.api import router
+from pawgle.auth.api import refused_refresh_response, router
+from pawgle.auth.components import AuthComponents, MailLimits
 from pawgle.auth.config import Settings
 from pawgle.auth.google import GoogleVerifier
-from pawgle.auth.keys import load_key_ring, load_refresh_secret
-from pawgle.auth.kit import AuthKit
+from pawgle.auth.keys import KeyRingJwks, load_key_ring, load_refresh_secret
 from pawgle.auth.passwords import Passwords
-from pawgle.auth.sessions import SessionPolicy
+from pawgle.auth.sessions import InvalidRefreshToken, SessionPolicy
 from pawgle.auth.tokens import AccessTokenIssuer
 from pawgle.common.app import create_service_app
+from pawgle.common.auth import AccessTokenVerifier
 from pawgle.common.throttle import ThrottleStore, TrustedProxies
+from pawgle.common.workers import PeriodicJob
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def build_kit(settings: Settings) -> AuthKit:
+def build_components(settings: Settings) -> AuthComponents:
     """Load keys and secrets (refusing unsafe production settings) and assemble what the services need."""
     key_ring = load_key_ring(settings)
     passwords = Passwords(
@@ -40,7 +42,7 @@ def build_kit(settings: Settings) -> AuthKit:
         google = GoogleVerifier(
             client_id=settings.google_client_id, jwks_url=settings.google_jwks_url, issuers=settings.google_issuers
         )
-    kit = AuthKit(
+    return AuthComponents(
         settings=settings,
         passwords=passwords,
         tokens=AccessTokenIssuer(
@@ -53,29 +55,24 @@ def build_kit(settings: Settings) -> AuthKit:
             grace_s=settings.refresh_grace_s,
         ),
         google=google,
+        password_slots=asyncio.Semaphore(settings.password_hash_concurrency),
     )
-    return kit
 
 
 PURGE_INTERVAL_S = 3600.0
 
 
-async def purge_expired_forever(engine: Engine) -> None:
+def purge_worker(app: FastAPI) -> PeriodicJob:
     """Hourly: drop ended refresh-token families and long-expired links (every replica may run it)."""
-    while True:
-        try:
-            removed = await asyncio.to_thread(_purge_once, engine)
-            if removed:
-                log.info("expired sessions and links purged", extra={"rows": removed})
-        except Exception:
-            log.exception("purging expired sessions failed; will retry")
-        await asyncio.sleep(PURGE_INTERVAL_S)
+    return PeriodicJob("purge-expired", lambda: _purge_once(app.state.engine), every_s=PURGE_INTERVAL_S)
 
 
 def _purge_once(engine: Engine) -> int:
     with Session(engine) as session:
-        removed = service.purge_expired(session)
+        removed = service.purge_expired(session=session)
         session.commit()
+    if removed:
+        log.info("expired sessions and links purged", extra={"rows": removed})
     return removed
 
 
@@ -84,11 +81,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     async def on_startup(app: FastAPI) -> None:
-        kit = await asyncio.to_thread(build_kit, settings)
-        app.state.kit = kit
-        app.state.key_ring = kit.tokens.keys
-        # Our own Bearer-protected routes verify against our keys without a round trip.
-        app.state.token_verifier.jwks.set_keys(kit.tokens.keys.jwks())
+        components = await asyncio.to_thread(build_components, settings)
+        app.state.components = components
+        app.state.key_ring = components.tokens.keys
+        # Our own tokens are checked against our own key ring, never over HTTP to ourselves (see KeyRingJwks).
+        verifier: AccessTokenVerifier = app.state.token_verifier
+        verifier.jwks = KeyRingJwks(components.tokens.keys)
         app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
         app.state.throttle_store = await ThrottleStore.open(
             app.state.js,
@@ -97,15 +95,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             overrides=settings.throttle_rates,
             enabled=settings.throttle_enabled,
         )
+        components.mail_limits = MailLimits(app.state.throttle_store)
         log.info(
             "auth keys loaded",
             extra={
-                "kids": [k.kid for k in kit.tokens.keys.keys],
-                "algs": [k.alg for k in kit.tokens.keys.keys],
-                "password_hash": kit.passwords.parameters,
+                "kids": [k.kid for k in components.tokens.keys.keys],
+                "algs": [k.alg for k in components.tokens.keys.keys],
+                "password_hash": components.passwords.parameters,
             },
         )
 
-    return create_service_app(
-        settings, title="PawGle auth", routers=[router], migrations=MIGRATIONS, on_startup=on_startup
+    app = create_service_app(
+        settings,
+        title="PawGle auth",
+        routers=[router],
+        migrations=MIGRATIONS,
+        on_startup=on_startup,
+        workers=lambda app: [purge_worker(app)],
     )
+    app.add_exception_handler(InvalidRefreshToken, refused_refresh_response)
+    return app

@@ -21,16 +21,29 @@ from sqlmodel import Session
 
 from pawgle.auth import repository
 from pawgle.auth.models import RefreshToken, utcnow
+from pawgle.common.errors import Unauthorized
 
 log = logging.getLogger(__name__)
 
+INVALID_REFRESH = "Invalid or expired refresh token."
+NO_COOKIE = "No refresh token cookie."
 
-class InvalidRefreshToken(Exception):
-    """The cookie's token is unknown, expired, revoked, reused or its user can no longer sign in."""
+
+class InvalidRefreshToken(Unauthorized):
+    """The cookie's token is missing, unknown, expired, revoked, reused or its user can no longer sign in (401).
+
+    The refusal may have revoked a family (reuse, a user who can no longer sign in): that decision is
+    committed even though the request fails. The route's answer also clears the cookie.
+    """
+
+    commit_session = True
+
+    def __init__(self, detail: str = INVALID_REFRESH) -> None:
+        super().__init__(detail)
 
 
 class ReuseDetected(InvalidRefreshToken):
-    """A rotated token came back after the grace window: its family was revoked (this must be committed)."""
+    """A rotated token came back after the grace window: its whole family was revoked."""
 
 
 @dataclass(frozen=True)
@@ -56,13 +69,13 @@ def successor_of(token: str, secret: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def start_session(session: Session, *, user_id: int, policy: SessionPolicy) -> str:
+def start_session(*, session: Session, user_id: int, policy: SessionPolicy) -> str:
     """A new family with its first token; returns the token to put in the cookie."""
     now = utcnow()
     token = secrets.token_urlsafe(32)
     repository.save(
-        session,
-        RefreshToken(
+        session=session,
+        row=RefreshToken(
             token_hash=hash_token(token),
             family_id=secrets.token_hex(16),
             user_id=user_id,
@@ -74,25 +87,25 @@ def start_session(session: Session, *, user_id: int, policy: SessionPolicy) -> s
     return token
 
 
-def rotate(session: Session, *, token: str, policy: SessionPolicy, now: datetime | None = None) -> Refreshed:
+def rotate(*, session: Session, token: str | None, policy: SessionPolicy, now: datetime | None = None) -> Refreshed:
     """Exchange a refresh token for its successor; raise InvalidRefreshToken when it may not be used."""
+    if not token:
+        raise InvalidRefreshToken(NO_COOKIE)
     now = now or utcnow()
-    row = repository.find_refresh_token(session, hash_token(token))
-    if row is None or row.id is None:
-        raise InvalidRefreshToken("unknown token")
-    if row.revoked_at is not None:
-        raise InvalidRefreshToken("revoked")
+    row = repository.find_refresh_token(session=session, token_hash=hash_token(token))
+    if row is None or row.id is None or row.revoked_at is not None:
+        raise InvalidRefreshToken()
     if row.expires_at <= now or row.family_expires_at <= now:
-        raise InvalidRefreshToken("expired")
-    user = repository.get_user(session, row.user_id)
+        raise InvalidRefreshToken()
+    user = repository.get_user(session=session, user_id=row.user_id)
     if user is None or not user.can_sign_in:
-        repository.revoke_family(session, row.family_id, reason="user_inactive", now=now)
-        raise InvalidRefreshToken("user cannot sign in")
+        repository.revoke_family(session=session, family_id=row.family_id, reason="user_inactive", now=now)
+        raise InvalidRefreshToken()
     successor = successor_of(token, policy.secret)
-    if row.rotated_at is None and repository.claim_rotation(session, row.id, now):
+    if row.rotated_at is None and repository.claim_rotation(session=session, token_id=row.id, now=now):
         repository.save(
-            session,
-            RefreshToken(
+            session=session,
+            row=RefreshToken(
                 token_hash=hash_token(successor),
                 family_id=row.family_id,
                 user_id=row.user_id,
@@ -107,20 +120,22 @@ def rotate(session: Session, *, token: str, policy: SessionPolicy, now: datetime
     if now - rotated_at <= timedelta(seconds=policy.grace_s):
         # A concurrent refresh with the same cookie: same successor, no alarm.
         return Refreshed(user_id=row.user_id, token=successor)
-    revoked = repository.revoke_family(session, row.family_id, reason="reuse_detected", now=now)
+    revoked = repository.revoke_family(session=session, family_id=row.family_id, reason="reuse_detected", now=now)
     log.warning(
         "refresh token reused after rotation; family revoked", extra={"user_id": row.user_id, "revoked_tokens": revoked}
     )
-    raise ReuseDetected("reused")
+    raise ReuseDetected()
 
 
-def end_session(session: Session, *, token: str) -> None:
-    """Logout: revoke the whole family of the cookie's token (unknown tokens are ignored)."""
-    row = repository.find_refresh_token(session, hash_token(token))
+def end_session(*, session: Session, token: str | None) -> None:
+    """Logout: revoke the whole family of the cookie's token (a missing or unknown token is ignored)."""
+    if not token:
+        return
+    row = repository.find_refresh_token(session=session, token_hash=hash_token(token))
     if row is not None:
-        repository.revoke_family(session, row.family_id, reason="logout", now=utcnow())
+        repository.revoke_family(session=session, family_id=row.family_id, reason="logout", now=utcnow())
 
 
-def revoke_all(session: Session, *, user_id: int, reason: str) -> int:
+def revoke_all(*, session: Session, user_id: int, reason: str) -> int:
     """Revoke every refresh token of a user (password change, deactivation, deletion, D12)."""
-    return repository.revoke_user_tokens(session, user_id, reason=reason, now=utcnow())
+    return repository.revoke_user_tokens(session=session, user_id=user_id, reason=reason, now=utcnow())

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from pawgle.common.auth import CurrentUserId
-from pawgle.common.db import SessionDep
+from pawgle.common.db import SessionDep, SessionRoute
+from pawgle.common.schemas import EntityId
 from pawgle.notifier import service
 from pawgle.notifier.schemas import (
     AlertCreate,
@@ -20,11 +21,11 @@ from pawgle.notifier.schemas import (
     NotificationRead,
 )
 
-router = APIRouter(prefix="/api/auth")
+router = APIRouter(prefix="/api/auth", route_class=SessionRoute)
 
 
 def _alert(area: object) -> AlertRead:
-    return AlertRead.model_validate(area, from_attributes=True)
+    return AlertRead.model_validate(area)
 
 
 @router.get("/alerts/", response_model=list[AlertRead])
@@ -40,19 +41,19 @@ def create_alert(data: AlertCreate, session: SessionDep, user_id: CurrentUserId)
 
 
 @router.get("/alerts/{alert_id:int}/", response_model=AlertRead)
-def get_alert(alert_id: int, session: SessionDep, user_id: CurrentUserId) -> AlertRead:
+def get_alert(alert_id: EntityId, session: SessionDep, user_id: CurrentUserId) -> AlertRead:
     """One of the caller's areas."""
     return _alert(service.get_alert(session=session, user_id=user_id, alert_id=alert_id))
 
 
 @router.api_route("/alerts/{alert_id:int}/", methods=["PATCH", "PUT"], response_model=AlertRead)
-def update_alert(alert_id: int, data: AlertUpdate, session: SessionDep, user_id: CurrentUserId) -> AlertRead:
+def update_alert(alert_id: EntityId, data: AlertUpdate, session: SessionDep, user_id: CurrentUserId) -> AlertRead:
     """Change any of an area's fields, or pause it with is_active."""
     return _alert(service.update_alert(session=session, user_id=user_id, alert_id=alert_id, data=data))
 
 
 @router.delete("/alerts/{alert_id:int}/", status_code=204)
-def delete_alert(alert_id: int, session: SessionDep, user_id: CurrentUserId) -> Response:
+def delete_alert(alert_id: EntityId, session: SessionDep, user_id: CurrentUserId) -> Response:
     """Stop watching an area."""
     service.delete_alert(session=session, user_id=user_id, alert_id=alert_id)
     return Response(status_code=204)
@@ -63,7 +64,7 @@ def list_notifications(session: SessionDep, user_id: CurrentUserId) -> Notificat
     """The newest 50 notifications and the count of every unread one."""
     rows, unread = service.list_notifications(session=session, user_id=user_id)
     return NotificationList(
-        notifications=[NotificationRead.model_validate(row, from_attributes=True) for row in rows],
+        notifications=[NotificationRead.model_validate(row) for row in rows],
         unread_count=unread,
     )
 
@@ -76,7 +77,7 @@ def mark_all_read(session: SessionDep, user_id: CurrentUserId) -> DetailMessage:
 
 
 @router.api_route("/notifications/{notification_id:int}/read/", methods=["POST", "PUT"], response_model=DetailMessage)
-def mark_read(notification_id: int, session: SessionDep, user_id: CurrentUserId) -> DetailMessage:
+def mark_read(notification_id: EntityId, session: SessionDep, user_id: CurrentUserId) -> DetailMessage:
     """Mark one notification read."""
     service.mark_read(session=session, user_id=user_id, notification_id=notification_id)
     return DetailMessage(detail="Marked as read")

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Float, Index, Integer, String, Text
-from sqlalchemy.dialects import mysql
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
-# MySQL's DATETIME drops microseconds unless asked; the contract's timestamps carry them.
-PreciseDateTime = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
-BigId = BigInteger().with_variant(Integer, "sqlite")
-
-
-def utcnow() -> datetime:
-    """Naive UTC now, as every timestamp column stores it."""
-    return datetime.now(UTC).replace(tzinfo=None)
+from pawgle.common.db import NEVER_REUSE_IDS, BigId, PreciseDateTime, utcnow
 
 
 class AlertArea(SQLModel, table=True):
     """A circle on the map a user watches for new lost or found reports."""
 
     __tablename__ = "alert_areas"
+    # A deleted area's id is never given to a new one: notifications and links point at ids.
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
@@ -47,7 +41,7 @@ class Notification(SQLModel, table=True):
     """An in-app notification; `dedupe_key` makes a replayed event create no second one."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_read", "user_id", "is_read"),)
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "is_read"), NEVER_REUSE_IDS)
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
@@ -96,7 +90,7 @@ class MatchMail(SQLModel, table=True):
     mailed: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
 
 
-class ChatPage(SQLModel, table=True):
+class ChatEmailPaging(SQLModel, table=True):
     """When a recipient was last paged by e-mail about a conversation, and last read it.
 
     One e-mail per 15 minutes while messages stay unread: a recipient who read the conversation after the

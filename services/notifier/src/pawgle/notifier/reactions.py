@@ -15,14 +15,17 @@ from typing import Any
 
 from sqlmodel import Session
 
-from pawgle.common.events.matches import ConversationOpened, ConversationRead, MatchFound, MessageSent
-from pawgle.common.events.pets import PetDeleted, PetEmbedded, PetSnapshot
-from pawgle.common.events.reports import EmbeddingFailed, ReportExpired, ReportFiled
-from pawgle.common.events.users import MagicLinkRequested, UserDeleted, UserRegistered, UserUpdated
+from pawgle.common.bus.gauges import record_dropped
+from pawgle.common.events.auth import MagicLinkRequested, UserDeleted, UserRegistered, UserUpdated
+from pawgle.common.events.chat import ConversationOpened, ConversationRead, MessageSent
+from pawgle.common.events.embeddings import EmbeddingFailed, PetEmbedded
+from pawgle.common.events.matcher import MatchFound
+from pawgle.common.events.pets import PetDeleted, PetSnapshot
+from pawgle.common.events.reports import ReportExpired, ReportFiled
 from pawgle.notifier import geo, repository
 from pawgle.notifier.config import Settings
-from pawgle.notifier.mail import compose, store
-from pawgle.notifier.models import AlertArea, ChatPage, Contact, MatchMail, PetName, ReplyToken, utcnow
+from pawgle.notifier.mail import compose, log_repository
+from pawgle.notifier.models import AlertArea, ChatEmailPaging, Contact, MatchMail, PetName, ReplyToken, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ def display_name(name: str | None, fallback: str = "your pet") -> str:
 
 
 @dataclass(frozen=True)
-class Draft:
+class NewNotification:
     """A notification to create for one user."""
 
     user_id: int
@@ -51,7 +54,7 @@ class Draft:
     target_name: str | None = None
 
 
-def notify_all(session: Session, *, event_id: str, drafts: Sequence[Draft]) -> int:
+def notify_all(session: Session, *, event_id: str, drafts: Sequence[NewNotification]) -> int:
     """Create an event's notifications in one statement, skipping any a replay already created."""
     by_key = {f"{event_id}:{d.verb[:40]}:{d.user_id}": d for d in drafts}
     existing = repository.existing_notification_keys(session, list(by_key))
@@ -76,7 +79,7 @@ def notify_all(session: Session, *, event_id: str, drafts: Sequence[Draft]) -> i
 
 def notify(session: Session, *, event_id: str, **draft: Any) -> bool:
     """Create one notification for this event and user, unless a replay already did."""
-    return notify_all(session, event_id=event_id, drafts=[Draft(**draft)]) == 1
+    return notify_all(session, event_id=event_id, drafts=[NewNotification(**draft)]) == 1
 
 
 def reachable(contact: Contact | None) -> bool:
@@ -88,8 +91,8 @@ def email_users(session: Session, *, key_source: str, user_ids: Sequence[int], c
     """Queue the same e-mail to several users in one statement; users we cannot write to are skipped."""
     contacts = repository.contacts_by_user(session, user_ids)
     mails = [
-        store.QueuedEmail(
-            key=store.email_key(key_source, f"user:{user_id}", composed.kind),
+        log_repository.QueuedEmail(
+            key=log_repository.email_key(key_source, f"user:{user_id}", composed.kind),
             composed=composed,
             to_address=contacts[user_id].email,
             user_id=user_id,
@@ -97,7 +100,7 @@ def email_users(session: Session, *, key_source: str, user_ids: Sequence[int], c
         for user_id in user_ids
         if reachable(contacts.get(user_id))
     ]
-    return store.queue_emails(session, mails)
+    return log_repository.queue_emails(session, mails)
 
 
 def email_user(
@@ -107,8 +110,8 @@ def email_user(
     contact = repository.get_contact(session, user_id)
     if contact is None or not reachable(contact):
         return False
-    key = store.email_key(key_source, f"user:{user_id}", composed.kind)
-    return store.queue_email(
+    key = log_repository.email_key(key_source, f"user:{user_id}", composed.kind)
+    return log_repository.queue_email(
         session, key=key, composed=composed, to_address=contact.email, user_id=user_id, reply_to=reply_to
     )
 
@@ -146,7 +149,7 @@ def on_report_filed(session: Session, *, settings: Settings, event_id: str, data
     exclude = {data.reporter_id} | ({data.pet_owner_id} if data.pet_owner_id is not None else set())
     areas = areas_containing(session, lat=data.latitude, lon=data.longitude, status=data.status, exclude=exclude)
     drafts = [
-        Draft(
+        NewNotification(
             user_id=area.user_id,
             verb="nearby_alert",
             description=(
@@ -301,12 +304,12 @@ def on_message_sent(
         )
         mail = compose.chat_page_email(frontend=settings.frontend_origin, conversation_id=data.conversation_id)
         if email_user(session, key_source=event_id, user_id=user_id, composed=mail, reply_to=reply_to):
-            page = page or ChatPage(conversation_id=data.conversation_id, user_id=user_id)
+            page = page or ChatEmailPaging(conversation_id=data.conversation_id, user_id=user_id)
             page.last_paged_at = sent_at
             repository.save(session, page)
 
 
-def _paged_recently_and_still_unread(page: ChatPage | None, sent_at: datetime, window: timedelta) -> bool:
+def _paged_recently_and_still_unread(page: ChatEmailPaging | None, sent_at: datetime, window: timedelta) -> bool:
     """Within the window of the last page, with nothing read since it: this message needs no new e-mail."""
     if page is None or page.last_paged_at is None or sent_at - page.last_paged_at >= window:
         return False
@@ -317,7 +320,7 @@ def on_conversation_read(session: Session, *, data: ConversationRead) -> None:
     """Remember that a participant caught up, so the next message pages them again."""
     read_at = _naive_utc(data.read_at)
     page = repository.get_chat_page(session, conversation_id=data.conversation_id, user_id=data.user_id)
-    page = page or ChatPage(conversation_id=data.conversation_id, user_id=data.user_id)
+    page = page or ChatEmailPaging(conversation_id=data.conversation_id, user_id=data.user_id)
     if page.last_read_at is None or read_at > page.last_read_at:
         page.last_read_at = read_at
         repository.save(session, page)
@@ -329,11 +332,12 @@ def on_conversation_read(session: Session, *, data: ConversationRead) -> None:
 def on_magic_link_requested(session: Session, *, event_id: str, data: MagicLinkRequested) -> None:
     """Send the sign-in or verification link, unless it expired while the event waited."""
     if _naive_utc(data.expires_at) <= datetime.now(UTC).replace(tzinfo=None):
-        log.info("magic link expired before it could be sent", extra={"event_id": event_id})
+        # Sending a dead link helps nobody; the user asks for a new one. Counted, so a slow queue shows.
+        record_dropped(data.event_type, "magic link expired before it could be sent", event_id=event_id)
         return
     mail = compose.magic_link_email(purpose=data.purpose, link=data.link)
-    key = store.email_key(event_id, data.email.lower(), mail.kind)
-    store.queue_email(session, key=key, composed=mail, to_address=data.email, user_id=data.user_id)
+    key = log_repository.email_key(event_id, data.email.lower(), mail.kind)
+    log_repository.queue_email(session, key=key, composed=mail, to_address=data.email, user_id=data.user_id)
 
 
 def on_user_changed(session: Session, *, occurred_at: datetime, data: UserRegistered | UserUpdated) -> None:

@@ -2,74 +2,50 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
-# Characters that would break out of the frontend's innerHTML map popups (D8), plus control characters.
-_UNSAFE_LABEL = re.compile(r"[<>\"`\x00-\x1f\x7f]")
+from pawgle.common.schemas import (
+    Latitude,
+    Longitude,
+    RequestModel,
+    ResponseModel,
+    SafeTextOrEmpty,
+    Timestamp,
+)
 
-
-def format_timestamp(value: datetime) -> str:
-    """ISO-8601 UTC with microseconds and Z (contract 0.3)."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
-Latitude = Annotated[float, Field(ge=-90, le=90, description="degrees, -90..90")]
-Longitude = Annotated[float, Field(ge=-180, le=180, description="degrees, -180..180")]
 RadiusKm = Annotated[float, Field(gt=0, le=100, description="kilometres, more than 0 and at most 100")]
 StatusFilter = Literal["", "lost", "found"]
+AlertLabel = Annotated[SafeTextOrEmpty, Field(max_length=64)]
+MAX_RECIPIENTS = 50  # `to` of an inbound e-mail: a real reply has one or a few addresses
 
 
-def _check_label(value: str) -> str:
-    value = value.strip()
-    if _UNSAFE_LABEL.search(value):
-        raise ValueError('Label must not contain <, >, ", ` or control characters.')
-    return value
-
-
-class _AlertFields(BaseModel):
-    model_config = ConfigDict(allow_inf_nan=False, extra="ignore")
-
-
-class AlertCreate(_AlertFields):
-    label: str = Field("", max_length=64)
+class AlertCreate(RequestModel):
+    label: AlertLabel = ""
     center_lat: Latitude
     center_lon: Longitude
     radius_km: RadiusKm = 5.0
     status_filter: StatusFilter = ""
 
-    @field_validator("label", "status_filter", mode="before")
+    @field_validator("status_filter", mode="before", json_schema_input_type=StatusFilter | None)
     @classmethod
-    def _null_means_empty(cls, value: Any) -> Any:
+    def _null_means_any(cls, value: object) -> object:
         return "" if value is None else value
 
-    @field_validator("label")
-    @classmethod
-    def _label(cls, value: str) -> str:
-        return _check_label(value)
 
-
-class AlertUpdate(_AlertFields):
+class AlertUpdate(RequestModel):
     """PATCH (and PUT): any subset of the fields of AlertCreate, plus is_active."""
 
-    label: str | None = Field(None, max_length=64)
+    label: AlertLabel | None = None
     center_lat: Latitude | None = None
     center_lon: Longitude | None = None
     radius_km: RadiusKm | None = None
     status_filter: StatusFilter | None = None
     is_active: bool | None = None
 
-    @field_validator("label")
-    @classmethod
-    def _label(cls, value: str | None) -> str | None:
-        return None if value is None else _check_label(value)
 
-
-class AlertRead(BaseModel):
+class AlertRead(ResponseModel):
     id: int
     label: str
     center_lat: float
@@ -80,7 +56,7 @@ class AlertRead(BaseModel):
     created_at: Timestamp
 
 
-class NotificationRead(BaseModel):
+class NotificationRead(ResponseModel):
     id: int
     verb: str
     description: str
@@ -90,38 +66,45 @@ class NotificationRead(BaseModel):
     created_at: Timestamp
 
 
-class NotificationList(BaseModel):
+class NotificationList(ResponseModel):
     notifications: list[NotificationRead]
     unread_count: int
 
 
-class DetailMessage(BaseModel):
+class DetailMessage(ResponseModel):
     detail: str
 
 
-class InboundAttachment(BaseModel):
+class InboundAttachment(RequestModel):
     filename: str | None = None
     content: str | None = None
     content_type: str | None = None
 
 
-class InboundReply(BaseModel):
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+class InboundReply(RequestModel):
     """What the frontend's Resend inbound route forwards (X1); only `to`, `from` and the text are used."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(populate_by_name=True)
 
     from_: str = Field("", alias="from", max_length=1000)
-    to: str | list[str] = ""
+    # One address or a list of them (the route forwards either); at most MAX_RECIPIENTS.
+    to: Annotated[
+        list[Annotated[str, Field(max_length=1000)]], BeforeValidator(_one_or_many), Field(max_length=MAX_RECIPIENTS)
+    ] = []
     subject: str = Field("", max_length=2000)
     text: str | None = Field("", max_length=200_000)
     html: str | None = Field("", max_length=500_000)
-    attachments: list[InboundAttachment] = []
+    attachments: Annotated[list[InboundAttachment], Field(max_length=100)] = []
 
     def recipients(self) -> list[str]:
-        """`to` as a list, whether the route sent one address or several."""
-        return [self.to] if isinstance(self.to, str) else list(self.to)
+        """Every address in `to`."""
+        return list(self.to)
 
 
-class InboundResult(BaseModel):
+class InboundResult(ResponseModel):
     success: bool
     message: str

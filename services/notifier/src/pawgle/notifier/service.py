@@ -7,23 +7,26 @@ import html
 import re
 from collections.abc import Sequence
 from email.utils import parseaddr
+from typing import Any
 
+from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from pawgle.common.bus.outbox import add_event
+from pawgle.common.db import save, utcnow
 from pawgle.common.errors import BadRequest, NotFound, Unauthorized
-from pawgle.common.events.matches import EmailReplyReceived
+from pawgle.common.events.chat import EmailReplyReceived
 from pawgle.notifier import reactions, repository
 from pawgle.notifier.config import Settings
-from pawgle.notifier.models import AlertArea, Notification, utcnow
+from pawgle.notifier.models import AlertArea
 from pawgle.notifier.schemas import AlertCreate, AlertUpdate, InboundReply
 
 MAX_ALERTS_PER_USER = 10
 NOTIFICATION_PAGE = 50
 
 
-def list_alerts(*, session: Session, user_id: int) -> Sequence[AlertArea]:
-    """The caller's alert areas, newest first."""
+def list_alerts(*, session: Session, user_id: int) -> Sequence[Row[Any]]:
+    """The caller's alert areas, newest first (read-only rows with the fields of AlertArea)."""
     return repository.list_alerts(session, user_id)
 
 
@@ -61,8 +64,8 @@ def delete_alert(*, session: Session, user_id: int, alert_id: int) -> None:
     repository.delete_alert(session, get_alert(session=session, user_id=user_id, alert_id=alert_id))
 
 
-def list_notifications(*, session: Session, user_id: int) -> tuple[Sequence[Notification], int]:
-    """The newest 50 notifications and the number of all unread ones (not capped)."""
+def list_notifications(*, session: Session, user_id: int) -> tuple[Sequence[Row[Any]], int]:
+    """The newest 50 notifications (read-only rows with the fields of Notification) and the unread count."""
     return (
         repository.latest_notifications(session, user_id, limit=NOTIFICATION_PAGE),
         repository.count_unread(session, user_id),
@@ -76,7 +79,7 @@ def mark_read(*, session: Session, user_id: int, notification_id: int) -> None:
         raise NotFound("Notification not found")
     if not row.is_read:
         row.is_read = True
-        repository.save(session, row)
+        save(session, row)
 
 
 def mark_all_read(*, session: Session, user_id: int) -> None:
@@ -116,14 +119,14 @@ def accept_email_reply(*, session: Session, settings: Settings, payload: Inbound
     The token alone picks the conversation and the sender; the From address must also be that party's
     address, so neither a leaked token nor a spoofed From is enough on its own.
     """
-    now = utcnow()
-    token_row = None
-    for recipient in payload.recipients():
-        match = _REPLY_ADDRESS.search(recipient)
-        if match:
-            token_row = repository.find_reply_token(session, reactions.hash_reply_token(match.group(1)), now=now)
-            if token_row is not None:
-                break
+    hashes = [
+        reactions.hash_reply_token(match.group(1))
+        for match in map(_REPLY_ADDRESS.search, payload.recipients())
+        if match is not None
+    ]
+    # One query for every address (the list is capped in the schema); the first valid one in `to` counts.
+    tokens = repository.find_reply_tokens(session, hashes, now=utcnow())
+    token_row = next((tokens[h] for h in hashes if h in tokens), None)
     if token_row is None:
         raise BadRequest("No valid reply address.", success=False)
     contact = repository.get_contact(session, token_row.user_id)
@@ -136,5 +139,4 @@ def accept_email_reply(*, session: Session, settings: Settings, payload: Inbound
     add_event(
         session,
         EmailReplyReceived(conversation_id=token_row.conversation_id, sender_id=token_row.user_id, body=body),
-        producer=settings.service_name,
     )

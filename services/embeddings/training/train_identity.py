@@ -1,0 +1,252 @@
+"""Train the identity head on cached EfficientNet-Lite0 features and export it to ONNX.
+
+`make train-identity` runs the whole chain: cache the backbone features (cache_features.py, once), train
+this head with a CosFace margin loss on the training dogs, score the held-out dogs after every epoch,
+calibrate the thresholds on them, and write `identity_head.onnx` and its record beside the backbone.
+Torch is needed here only; the service runs the exported graph with onnxruntime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pawgle.embeddings.model.onnx_embedder import IDENTITY_HEAD_FILE
+from pawgle.embeddings.model.retrieval import retrieval_scores
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cache_features import cache_path, compute  # noqa: E402
+from calibration import calibrate_thresholds  # noqa: E402
+from identity_data import DEFAULT_DATA, split_identities  # noqa: E402
+
+RUNS = Path(__file__).parent / "runs"
+MODEL_NAME = "efficientnet-lite0-dogid"
+MODEL_VERSION = "1"
+
+
+class IdentityHead(nn.Module):
+    """Pooled 1280-d features to an identity vector: normalise, a hidden layer, a projection."""
+
+    def __init__(self, dimension: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(1280, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, dimension),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        unit = features / features.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        embedding = self.layers(unit * 16.0)
+        return embedding / embedding.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+class CosFaceLoss(nn.Module):
+    """Large-margin cosine loss: the true class's cosine must beat the others by `margin`, scaled by `scale`."""
+
+    def __init__(self, dimension: int, classes: int, scale: float, margin: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(classes, dimension) * 0.01)
+        self.scale = scale
+        self.margin = margin
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cosine = embeddings @ nn.functional.normalize(self.weight, dim=1).T
+        margins = nn.functional.one_hot(labels, cosine.shape[1]) * self.margin
+        logits = self.scale * (cosine - margins)
+        accuracy = (cosine.argmax(dim=1) == labels).float().mean()
+        return nn.functional.cross_entropy(logits, labels), accuracy
+
+
+def embed(head: IdentityHead, features: np.ndarray) -> np.ndarray:
+    """Head outputs for float features, in eval mode."""
+    head.eval()
+    with torch.no_grad():
+        return head(torch.from_numpy(features.astype(np.float32))).numpy()
+
+
+def unit(features: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length."""
+    features = features.astype(np.float32)
+    return features / np.linalg.norm(features, axis=1, keepdims=True)
+
+
+def train(args: argparse.Namespace) -> dict[str, object]:
+    """Train, log curves, export; return the record written beside the ONNX file."""
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    torch.set_num_threads(args.threads)
+    cached = cache_path(args.views)
+    if not cached.exists():
+        compute(args.data.resolve(), args.views)
+    data = np.load(cached)
+    identities = [str(i) for i in data["identities"]]
+    features = data["features"]  # photo x view x 1280, float16
+    train_dogs, validation_dogs = split_identities(identities)
+    train_rows = np.array([i for i, dog in enumerate(identities) if dog in train_dogs])
+    val_rows = np.array([i for i, dog in enumerate(identities) if dog in validation_dogs])
+    dog_index = {dog: position for position, dog in enumerate(sorted(train_dogs))}
+    train_labels = torch.tensor([dog_index[identities[i]] for i in train_rows])
+    val_identities = [identities[i] for i in val_rows]
+    val_clean = features[val_rows, 0].astype(np.float32)
+
+    generic = retrieval_scores(unit(val_clean), val_identities)
+    print(f"generic features on the validation dogs: {generic.line()}", flush=True)  # noqa: T201
+
+    head = IdentityHead(args.dimension, args.hidden, args.dropout)
+    loss_fn = CosFaceLoss(args.dimension, len(dog_index), args.scale, args.margin)
+    optimiser = torch.optim.AdamW(
+        list(head.parameters()) + list(loss_fn.parameters()), lr=args.lr, weight_decay=args.weight_decay
+    )
+    steps_per_epoch = int(np.ceil(len(train_rows) / args.batch))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.1
+    )
+    RUNS.mkdir(exist_ok=True)
+    curves: list[dict[str, float]] = []
+    started = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        head.train()
+        order = rng.permutation(len(train_rows))
+        # Every epoch sees each training photo once, as one of its cached views picked at random.
+        views = rng.integers(0, features.shape[1], size=len(train_rows))
+        total_loss, total_accuracy = 0.0, 0.0
+        for start in range(0, len(order), args.batch):
+            picked = order[start : start + args.batch]
+            batch = torch.from_numpy(features[train_rows[picked], views[picked]].astype(np.float32))
+            loss, accuracy = loss_fn(head(batch), train_labels[picked])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total_loss += float(loss) * len(picked)
+            total_accuracy += float(accuracy) * len(picked)
+        scores = retrieval_scores(embed(head, val_clean), val_identities)
+        curves.append(
+            {
+                "epoch": epoch,
+                "train_loss": round(total_loss / len(order), 4),
+                "train_accuracy": round(total_accuracy / len(order), 4),
+                "val_instance_top1": round(scores.instance_top1, 4),
+                "val_instance_top5": round(scores.instance_top5, 4),
+                "val_gallery_top1": round(scores.gallery_top1, 4),
+                "val_gallery_top5": round(scores.gallery_top5, 4),
+            }
+        )
+        print(f"epoch {epoch}: loss {curves[-1]['train_loss']}, val {scores.line()}", flush=True)  # noqa: T201
+    write_curves(curves)
+    identity_vectors = embed(head, val_clean)
+    final = retrieval_scores(identity_vectors, val_identities)
+    thresholds = calibrate_thresholds(identity_vectors, val_identities)
+    head.eval()
+    export_head(head, IDENTITY_HEAD_FILE)
+    record: dict[str, object] = {
+        "name": MODEL_NAME,
+        "version": MODEL_VERSION,
+        "dimension": args.dimension,
+        "file": IDENTITY_HEAD_FILE.name,
+        "sha256": hashlib.sha256(IDENTITY_HEAD_FILE.read_bytes()).hexdigest(),
+        "bytes": IDENTITY_HEAD_FILE.stat().st_size,
+        "backbone": "efficientnet_lite0.onnx (pooled 1280-d features)",
+        "training_data": args.data.resolve().name,
+        "training_identities": len(train_dogs),
+        "validation_identities": sorted(validation_dogs),
+        "hyperparameters": {
+            key: getattr(args, key)
+            for key in (
+                "views",
+                "epochs",
+                "batch",
+                "lr",
+                "weight_decay",
+                "dimension",
+                "hidden",
+                "dropout",
+                "scale",
+                "margin",
+                "seed",
+            )
+        },
+        "validation": {"generic": generic.line(), "identity": final.line()},
+        "thresholds": thresholds,
+        "training_seconds": round(time.perf_counter() - started, 1),
+    }
+    IDENTITY_HEAD_FILE.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def export_head(head: IdentityHead, target: Path) -> None:
+    """The head as a small ONNX graph: `features` (N x 1280) in, `embedding` (N x D, unit length) out."""
+    torch.onnx.export(
+        head,
+        (torch.rand(2, 1280),),
+        str(target),
+        input_names=["features"],
+        output_names=["embedding"],
+        dynamic_axes={"features": {0: "batch"}, "embedding": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+def write_curves(curves: list[dict[str, float]]) -> None:
+    """Learning curves as CSV and, when matplotlib is installed, a PNG."""
+    with (RUNS / "identity_curves.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(curves[0]))
+        writer.writeheader()
+        writer.writerows(curves)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    epochs = [row["epoch"] for row in curves]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(epochs, [row["train_loss"] for row in curves], label="training loss (CosFace)")
+    left.set_xlabel("epoch")
+    left.legend()
+    for key in ("val_instance_top1", "val_instance_top5", "val_gallery_top1", "val_gallery_top5"):
+        right.plot(epochs, [row[key] for row in curves], label=key.removeprefix("val_"))
+    right.set_xlabel("epoch")
+    right.set_title("held-out dogs")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(RUNS / "identity_curves.png", dpi=90)
+
+
+def main() -> None:
+    """Command line; the defaults are the shipped model's settings."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--views", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--dimension", type=int, default=384)
+    parser.add_argument("--hidden", type=int, default=1024)
+    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--scale", type=float, default=30.0)
+    parser.add_argument("--margin", type=float, default=0.35)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    record = train(parser.parse_args())
+    print(json.dumps(record["validation"], indent=2))  # noqa: T201
+    print(json.dumps(record["thresholds"], indent=2))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
