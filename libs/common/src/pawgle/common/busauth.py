@@ -24,8 +24,9 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
     "matcher": ("match.>",),
     "notifier": ("message.email_reply_received",),
 }
-# What every service needs besides its own events: the JetStream API and acks, key-value writes, probes.
-MACHINERY = ("$JS.API.>", "$JS.ACK.>", "$KV.>", "_INBOX.>", "mesh.>")
+# What every service needs besides its own events: the JetStream API and acks, key-value writes, probes and
+# requests to other services (`rpc.<service>.<name>`: queries, never stored as events; answers go to inboxes).
+MACHINERY = ("$JS.API.>", "$JS.ACK.>", "$KV.>", "_INBOX.>", "mesh.>", "rpc.>")
 
 
 def new_passwords(services: tuple[str, ...] | list[str]) -> dict[str, str]:
