@@ -83,7 +83,15 @@ def main() -> None:
         if settings.metrics_port:
             # Metrics on their own internal port: /metrics is never a public path of the gateway.
             prometheus_client.start_http_server(settings.metrics_port, addr=host)
-        uvicorn.run("pawgle.gateway.main:create_app", factory=True, host=host, port=port, proxy_headers=False)
+        uvicorn.run(
+            "pawgle.gateway.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            proxy_headers=False,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
         return
     sidecar_port = free_port()
     config_dir = Path(tempfile.mkdtemp(prefix="pawgle-caddy-"))
