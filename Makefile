@@ -41,6 +41,9 @@ format: install ## Apply ruff's formatting and safe fixes
 bench: install ## Print the benchmark figures (events/s and latency, gateway overhead, auth, alerts)
 	$(PY) -m bench
 
+fuzz: install ## schemathesis (all checks) against every built service's OpenAPI (FUZZ_ARGS, e.g. --max-time 120)
+	$(PY) -m fuzz $(FUZZ_ARGS)
+
 eval: install ## Same-animal retrieval, generic vs identity model (EVAL_DATA=<identity>/<photo> folder; default dogfacenet-dev)
 	$(PY) -m pawgle.embeddings.model.evaluate $(if $(EVAL_DATA),--data $(EVAL_DATA)) $(EVAL_ARGS)
 
@@ -52,4 +55,4 @@ train-identity: install ## Train the identity head on cached EfficientNet-Lite0 
 clean: ## Remove the virtualenv and caches (keeps .data, your local data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test lint format bench clean eval train-identity
+.PHONY: help install run test lint format bench fuzz clean eval train-identity

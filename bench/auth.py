@@ -1,9 +1,10 @@
-"""Auth service figures: login (Argon2id), refresh throughput, access-token verification (RS256, and EdDSA).
+"""Auth service figures: login (Argon2id), refresh throughput, access-token verification (RS256, and EdDSA),
+and the verification mail's latency from a signup's 201 to the mail in the notifier's outbox folder.
 
 The auth app runs over real HTTP (uvicorn in a thread) on the embedded defaults: a SQLite file, a local
 nats-server for the outbox and the shared throttle counters, and the production Argon2id parameters
 (whatever AUTH_ARGON2_* says, else the defaults). Requests are sequential on one keep-alive connection
-unless stated otherwise.
+unless stated otherwise. The mail latency runs the real notifier app beside auth on the same bus.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import statistics
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,8 @@ from pawgle.common.bus.tables import OutboxEvent
 from pawgle.common.natsserver import NatsServer
 from pawgle.common.testing.server import serve
 from pawgle.common.throttle import CONTRACT_RATES
+from pawgle.notifier.config import Settings as NotifierSettings
+from pawgle.notifier.main import create_app as create_notifier_app
 
 LOGINS = 40
 REFRESHES = 400
@@ -42,6 +47,9 @@ VERIFICATIONS = 20_000
 FIRST_SIGHT = 3000
 ROUNDS = 5
 PASSWORD = "Correct-Horse-42"
+MAIL_RATES = (3, 10)  # signups per second
+MAIL_LOAD_S = 10.0
+MAIL_DRAIN_S = 60.0
 
 
 def _verification_token(app: FastAPI, email: str) -> str:
@@ -201,6 +209,80 @@ def _bench_verification(app: FastAPI, settings: Settings) -> None:
         )
 
 
+class _OutboxWatcher:
+    """Notes when each recipient's first mail appears in the notifier's outbox folder (polled every 5 ms)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.first_seen: dict[str, float] = {}
+        self._known: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> _OutboxWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        parser = BytesHeaderParser()
+        while not self._stop.is_set():
+            now = time.time()
+            # Skip the sender's `.tmp-*` files: they are renamed into place once complete.
+            found = self.folder.glob("*.eml") if self.folder.exists() else []
+            names = {p.name for p in found if not p.name.startswith(".")}
+            for name in sorted(names - self._known):
+                self._known.add(name)
+                recipient = str(parser.parsebytes((self.folder / name).read_bytes())["To"] or "")
+                self.first_seen.setdefault(recipient.strip().lower(), now)
+            self._stop.wait(0.005)
+
+
+def _timed_signup(http: httpx.Client, email: str, answered: dict[str, float], signup_s: list[float]) -> None:
+    body = {"username": email.split("@", 1)[0], "email": email, "password": PASSWORD, "confirm_password": PASSWORD}
+    start = time.perf_counter()
+    http.post("/api/auth/signup/", json=body).raise_for_status()
+    answered[email] = time.time()
+    signup_s.append(time.perf_counter() - start)
+
+
+def _bench_verification_mail_at(base_url: str, watcher: _OutboxWatcher, pool: ThreadPoolExecutor, rate: int) -> None:
+    """Open-loop signups at `rate` per second; latency = the mail's first sight in the folder minus the 201."""
+    answered: dict[str, float] = {}
+    signup_s: list[float] = []
+    count = int(rate * MAIL_LOAD_S)
+    with httpx.Client(base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=64)) as http:
+        started = time.monotonic()
+        futures = []
+        for i in range(count):
+            time.sleep(max(0.0, started + i / rate - time.monotonic()))
+            futures.append(pool.submit(_timed_signup, http, f"mail{rate}x{i}@example.com", answered, signup_s))
+        for future in futures:
+            future.result()
+    deadline = time.monotonic() + MAIL_DRAIN_S
+    while time.monotonic() < deadline and any(e not in watcher.first_seen for e in answered):
+        time.sleep(0.05)
+    latencies = [watcher.first_seen[e] - t for e, t in answered.items() if e in watcher.first_seen]
+    missing = count - len(latencies)
+    report(
+        f"verification mail at {rate} signups/s ({count} signups over {MAIL_LOAD_S:.0f} s):"
+        f" 201 -> mail in the outbox folder p50 {percentile(latencies, 50) * 1000:.0f} ms,"
+        f" p95 {percentile(latencies, 95) * 1000:.0f} ms, max {max(latencies, default=0) * 1000:.0f} ms"
+        f"{f'; {missing} never arrived' if missing else ''}"
+    )
+    report(f"  the signups themselves: {summary_ms(signup_s)}")
+
+
+def _bench_verification_mail(base_url: str, folder: Path) -> None:
+    """The verification mail's latency at each rate of MAIL_RATES, auth and the real notifier on one bus."""
+    with _OutboxWatcher(folder) as watcher, ThreadPoolExecutor(max_workers=64) as pool:
+        for rate in MAIL_RATES:
+            _bench_verification_mail_at(base_url, watcher, pool, rate)
+
+
 def main() -> None:
     """Print the auth figures."""
     with tempfile.TemporaryDirectory(prefix="pawgle-bench-auth-") as tmp:
@@ -221,6 +303,9 @@ def main() -> None:
                 _bench_refresh_sequential(http)
                 _bench_refresh_concurrent(base_url, app)
             _bench_verification(app, settings)
+            notifier_settings = NotifierSettings(data_dir=root / "data", nats_url=server.url, environment="development")
+            with serve(create_app(settings)) as base_url, serve(create_notifier_app(notifier_settings)):
+                _bench_verification_mail(base_url, notifier_settings.mail_outbox_dir)
         finally:
             server.stop()
 

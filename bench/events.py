@@ -1,45 +1,97 @@
 """Events through outbox → JetStream → idempotent consumer, on the embedded defaults (SQLite, local nats-server).
 
 Figures: sustained throughput (events/s, producer writing as fast as it can), and end-to-end latency
-(commit of the producer's transaction → consumer's handler) at a paced 500 events/s.
-As deployed, producer and consumer are separate services: the producer (writer + outbox relay) runs in
-this process on its own SQLite file, the consumer in a child process on another.
+(commit of the producer's transaction → consumer's handler) at a paced 500 events/s; three runs each,
+printed as min-median-max. As deployed, producer and consumer are separate services: the producer
+(writer + outbox relay) runs in this process on its own SQLite file, the consumer in a child process on
+another. The figures depend on what the first lines print: cores and load (the machine may be shared),
+the filesystem of the data folder (tmpfs vs a disk), SQLite's journal and sync modes, the batch sizes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import platform
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
 from bench.stats import percentile, report
-from pawgle.common.app import stop_tasks
 from pawgle.common.bus.connection import connect_bus
 from pawgle.common.bus.relay import OutboxRelay
 from pawgle.common.bus.streams import ensure_streams
 from pawgle.common.db import make_engine
-from pawgle.common.natsserver import NatsServer
+from pawgle.common.natsserver import NatsServer, nats_server_binary
 from pawgle.common.testing.probe import latencies_us, migrate_probe_db, publish_pings, tally_count
+from pawgle.common.workers import stop_tasks
 
+RUNS = 3
 THROUGHPUT_EVENTS = 10_000
+PER_TRANSACTION = 50
 PACED_RATE = 500
 PACED_SECONDS = 10
+CONSUMER_BATCH = 256
+RELAY_BATCH = 256
+
+Case = Callable[[Engine, Engine], Awaitable[dict[str, float]]]
 
 
-async def _wait_for(engine, count: int, timeout_s: float) -> float:  # type: ignore[no-untyped-def]
+def _filesystem_of(path: Path) -> str:
+    """The mount type holding `path` (tmpfs means no disk sync at all)."""
+    best, kind = "", "unknown"
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            _, mount, fstype, *_ = line.split()
+            if str(path).startswith(mount) and len(mount) > len(best):
+                best, kind = mount, fstype
+    except OSError:
+        pass
+    return f"{kind} (mounted at {best or '?'})"
+
+
+def describe_environment(root: Path, engine: Engine) -> None:
+    """Print what the figures depend on."""
+    with engine.connect() as conn:
+        journal = conn.execute(text("PRAGMA journal_mode")).scalar()
+        sync = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(conn.execute(text("PRAGMA synchronous")).scalar())
+    version = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True).stdout.strip()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    report(
+        f"machine: {os.cpu_count()} cores, load average {load} (1/5/15 min); {platform.python_implementation()} "
+        f"{platform.python_version()}"
+    )
+    report(f"data folder: {root} on {_filesystem_of(root)}")
+    report(
+        f"SQLite {sqlite3.sqlite_version}: journal_mode={journal}, synchronous={sync} (WAL + NORMAL: a commit "
+        "does not wait for the disk; checkpoints do)"
+    )
+    report(f"{version}: JetStream file storage, default sync (fsync every 2 min, not per message)")
+    report(
+        f"producer: transactions of {PER_TRANSACTION} (throughput) or 1 (latency); relay batch {RELAY_BATCH}; "
+        f"consumer batch {CONSUMER_BATCH} per transaction"
+    )
+
+
+async def _wait_for(engine: Engine, count: int, timeout_s: float) -> float:
     deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
         if await asyncio.to_thread(tally_count, engine) >= count:
             return time.perf_counter()
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.01)
     raise TimeoutError(f"only {tally_count(engine)} of {count} events handled in {timeout_s} s")
 
 
-async def _run_case(root: Path, name: str, nats_url: str, producer) -> int:  # type: ignore[no-untyped-def]
+async def _run_case(root: Path, name: str, nats_url: str, case: Case) -> dict[str, float]:
     producer_url = f"sqlite:///{root / name}-producer.sqlite3"
     consumer_url = f"sqlite:///{root / name}-consumer.sqlite3"
     producer_db, consumer_db = make_engine(producer_url), make_engine(consumer_url)
@@ -50,69 +102,99 @@ async def _run_case(root: Path, name: str, nats_url: str, producer) -> int:  # t
     await ensure_streams(js)
     await js.purge_stream("MESH")
     consumer = subprocess.Popen(
-        [sys.executable, "-m", "pawgle.common.testing.probe", consumer_url, nats_url, f"bench-{name}", "0", "30", "256"]
+        [
+            sys.executable,
+            "-m",
+            "pawgle.common.testing.probe",
+            consumer_url,
+            nats_url,
+            f"bench-{name}",
+            "0",
+            "30",
+            str(CONSUMER_BATCH),
+        ]
     )
-    relay = asyncio.create_task(OutboxRelay(producer_db, js, service="bench").run())
+    relay = OutboxRelay(producer_db, js, service="bench", batch_size=RELAY_BATCH)
+    relay_task = asyncio.create_task(relay.run())
     try:
         # Warm up: the consumer process is up and subscribed once it has handled one event.
         publish_pings(producer_db, ["warm-up"])
         await _wait_for(consumer_db, 1, 60)
-        return await producer(producer_db, consumer_db)
+        return await case(producer_db, consumer_db)
     finally:
-        await stop_tasks([relay])
+        await stop_tasks([relay_task])
         consumer.terminate()
         consumer.wait(timeout=15)
         await nc.close()
+        producer_db.dispose()
+        consumer_db.dispose()
+
+
+async def flood(producer_db: Engine, consumer_db: Engine) -> dict[str, float]:
+    keys = [f"t{i}" for i in range(THROUGHPUT_EVENTS)]
+    started = time.perf_counter()
+    writer = asyncio.create_task(asyncio.to_thread(publish_pings, producer_db, keys, per_transaction=PER_TRANSACTION))
+    finished = await _wait_for(consumer_db, len(keys) + 1, 300)
+    await writer
+    return {"events_per_s": len(keys) / (finished - started)}
+
+
+async def paced(producer_db: Engine, consumer_db: Engine) -> dict[str, float]:
+    total = PACED_RATE * PACED_SECONDS
+
+    def write_paced() -> None:
+        interval = 1 / PACED_RATE
+        start = time.perf_counter()
+        for i in range(total):
+            delay = start + i * interval - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            publish_pings(producer_db, [f"p{i}"])
+
+    thread = threading.Thread(target=write_paced)
+    thread.start()
+    await _wait_for(consumer_db, total + 1, 180)
+    thread.join()
+    lat_ms = [us / 1000 for us in latencies_us(consumer_db, key_prefix="p")]
+    return {f"p{q}": percentile(lat_ms, q) for q in (50, 95, 99)} | {"max": max(lat_ms)}
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """min-median-max of a figure over the runs."""
+    return "-".join(format(v, fmt) for v in (min(values), statistics.median(values), max(values)))
 
 
 async def _bench(root: Path, nats_url: str) -> None:
-    async def flood(producer_db, consumer_db) -> int:  # type: ignore[no-untyped-def]
-        keys = [f"t{i}" for i in range(THROUGHPUT_EVENTS)]
-        started = time.perf_counter()
-        writer = asyncio.create_task(asyncio.to_thread(publish_pings, producer_db, keys, per_transaction=50))
-        finished = await _wait_for(consumer_db, len(keys) + 1, 180)
-        await writer
-        elapsed = finished - started
+    throughput: list[dict[str, float]] = []
+    latency: list[dict[str, float]] = []
+    for run in range(1, RUNS + 1):
+        throughput.append(await _run_case(root, f"throughput-{run}", nats_url, flood))
+        latency.append(await _run_case(root, f"latency-{run}", nats_url, paced))
+        lat = latency[-1]
         report(
-            f"throughput: {len(keys)} events (transactions of 50) written, published and handled "
-            f"in {elapsed:.2f} s = {len(keys) / elapsed:,.0f} events/s end to end"
+            f"run {run}: {throughput[-1]['events_per_s']:,.0f} events/s end to end; at {PACED_RATE}/s "
+            f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms"
         )
-        return len(keys)
-
-    await _run_case(root, "throughput", nats_url, flood)
-
-    async def paced(producer_db, consumer_db) -> int:  # type: ignore[no-untyped-def]
-        total = PACED_RATE * PACED_SECONDS
-
-        def write_paced() -> None:
-            interval = 1 / PACED_RATE
-            start = time.perf_counter()
-            for i in range(total):
-                delay = start + i * interval - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                publish_pings(producer_db, [f"p{i}"])
-
-        thread = threading.Thread(target=write_paced)
-        thread.start()
-        await _wait_for(consumer_db, total + 1, 120)
-        thread.join()
-        lat_ms = [us / 1000 for us in latencies_us(consumer_db, key_prefix="p")]
-        report(
-            f"latency at {PACED_RATE} events/s for {PACED_SECONDS} s (one event per transaction): "
-            f"p50 {percentile(lat_ms, 50):.1f} ms, p95 {percentile(lat_ms, 95):.1f} ms, "
-            f"p99 {percentile(lat_ms, 99):.1f} ms, max {max(lat_ms):.1f} ms"
-        )
-        return total
-
-    await _run_case(root, "latency", nats_url, paced)
+    report(
+        f"throughput: {THROUGHPUT_EVENTS} events (transactions of {PER_TRANSACTION}) written, published and handled: "
+        f"{spread([t['events_per_s'] for t in throughput], ',.0f')} events/s (min-median-max of {RUNS} runs)"
+    )
+    report(
+        f"latency at {PACED_RATE} events/s for {PACED_SECONDS} s (one event per transaction, commit → handler), "
+        f"min-median-max of {RUNS} runs: "
+        + ", ".join(f"{q} {spread([lat[q] for lat in latency], '.1f')} ms" for q in ("p50", "p95", "p99", "max"))
+    )
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="pawgle-bench-") as tmp:
+    data_root = os.environ.get("PAWGLE_BENCH_DIR")  # e.g. a disk-backed folder instead of the default /tmp
+    with tempfile.TemporaryDirectory(prefix="pawgle-bench-", dir=data_root) as tmp:
         root = Path(tmp)
         server = NatsServer(root / "js").start()
         try:
+            probe_engine = make_engine(f"sqlite:///{root / 'probe.sqlite3'}")
+            describe_environment(root, probe_engine)
+            probe_engine.dispose()
             asyncio.run(_bench(root, server.url))
         finally:
             server.stop()

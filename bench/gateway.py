@@ -1,8 +1,9 @@
 """Gateway overhead: latency of a small JSON GET called directly vs through the gateway, on loopback.
 
-The upstream (a minimal FastAPI service) and the gateway each run as their own uvicorn process, as in
-`make run`; one keep-alive connection per side, sequential requests, alternating direct and via-gateway
-so both see the same machine noise. The figure that matters is the added p50 (target: <= 2 ms).
+The upstream (a minimal FastAPI service) runs under uvicorn and the gateway as `make run` starts it
+(`python -m pawgle.gateway.edge`), once with Caddy (the default) and once with the Python relay
+(GATEWAY_ENGINE=python); one keep-alive connection per side, sequential requests, alternating direct and
+via-gateway so both see the same machine noise. The figure that matters is the added p50 (target: <= 2 ms).
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ def uvicorn_process(factory: str, port: int, env: dict[str, str]) -> Iterator[No
     """Run `factory` under uvicorn (uvloop + httptools when installed) until the block ends."""
     command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log"]
+    with running_process(command, port, env):
+        yield
+
+
+@contextlib.contextmanager
+def running_process(command: list[str], port: int, env: dict[str, str]) -> Iterator[None]:
+    """Run `command` until the block ends, once its /readyz on `port` answers 200."""
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
     try:
         deadline = time.monotonic() + 30
@@ -69,7 +77,7 @@ def uvicorn_process(factory: str, port: int, env: dict[str, str]) -> Iterator[No
                 if connection.getresponse().status == 200:
                     break
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{factory} did not start")
+                raise RuntimeError(f"{' '.join(command)} did not start")
             time.sleep(0.1)
         yield
     finally:
@@ -101,18 +109,20 @@ def timed_upload(connection: http.client.HTTPConnection, body: bytes) -> float:
     return elapsed
 
 
-def main() -> None:
-    """Print p50/p99 direct, via the gateway, and the overhead the gateway adds."""
+def measure(engine: str) -> None:
+    """Print p50/p99 direct, via the gateway run with `engine`, and the overhead the gateway adds."""
     upstream_port, gateway_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         gateway_env = {
             **{f"PAWGLE_{name.upper()}_URL": f"http://127.0.0.1:{upstream_port}" for name in SERVICES},
             "PAWGLE_DATA_DIR": data_dir,
             "PAWGLE_LOG_LEVEL": "WARNING",
+            "PAWGLE_LISTEN_PORT": str(gateway_port),
+            "GATEWAY_ENGINE": engine,
         }
         with (
             uvicorn_process("bench.gateway:upstream_app", upstream_port, {}),
-            uvicorn_process("pawgle.gateway.main:create_app", gateway_port, gateway_env),
+            running_process([sys.executable, "-m", "pawgle.gateway.edge"], gateway_port, gateway_env),
         ):
             direct = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=10)
             via = http.client.HTTPConnection("127.0.0.1", gateway_port, timeout=10)
@@ -132,15 +142,21 @@ def main() -> None:
                 upload_via_s.append(timed_upload(via, body))
     d50, d99 = percentile(direct_s, 50) * 1000, percentile(direct_s, 99) * 1000
     v50, v99 = percentile(via_s, 50) * 1000, percentile(via_s, 99) * 1000
-    report(f"GET {PATH}, {REQUESTS} sequential requests each way, keep-alive, loopback")
-    report(f"direct:      p50 {d50:.2f} ms, p99 {d99:.2f} ms")
-    report(f"via gateway: p50 {v50:.2f} ms, p99 {v99:.2f} ms")
-    report(f"gateway overhead: p50 +{v50 - d50:.2f} ms, p99 +{v99 - d99:.2f} ms (target p50 <= 2 ms)")
+    report(f"gateway engine {engine}: GET {PATH}, {REQUESTS} sequential requests each way, keep-alive, loopback")
+    report(f"  direct:      p50 {d50:.2f} ms, p99 {d99:.2f} ms")
+    report(f"  via gateway: p50 {v50:.2f} ms, p99 {v99:.2f} ms")
+    report(f"  gateway overhead: p50 +{v50 - d50:.2f} ms, p99 +{v99 - d99:.2f} ms (target p50 <= 2 ms)")
     u_direct, u_via = percentile(upload_direct_s, 50) * 1000, percentile(upload_via_s, 50) * 1000
     report(
-        f"POST {UPLOAD_PATH} 1 MiB body, {UPLOADS} each way: direct p50 {u_direct:.2f} ms, "
+        f"  POST {UPLOAD_PATH} 1 MiB body, {UPLOADS} each way: direct p50 {u_direct:.2f} ms, "
         f"via gateway p50 {u_via:.2f} ms (+{u_via - u_direct:.2f} ms, streamed, not buffered)"
     )
+
+
+def main() -> None:
+    """Both gateway engines: Caddy (the default) and the Python relay."""
+    for engine in ("caddy", "python"):
+        measure(engine)
 
 
 if __name__ == "__main__":

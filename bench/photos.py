@@ -43,6 +43,45 @@ def _phone_photos(count: int) -> list[bytes]:
     return photos
 
 
+def _largest_accepted() -> list[tuple[str, bytes]]:
+    """For each kind of image, one just under its default pixel limit (colour gradients: small files)."""
+    from pawgle.common.photos import DEFAULT_RULES
+    from pawgle.common.photos.decode import _decode_cost
+
+    def picture(megapixels: float) -> Image.Image:
+        width = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+        size = (width, int(megapixels * 1e6 / width))
+        bands = [Image.linear_gradient("L"), Image.radial_gradient("L"), Image.linear_gradient("L").rotate(90)]
+        return Image.merge("RGB", [band.resize(size) for band in bands])
+
+    kinds: list[tuple[str, str, dict[str, Any], str]] = [
+        ("baseline JPEG 4:4:4", "JPEG", {"quality": 90, "subsampling": 0}, "RGB"),
+        ("progressive JPEG 4:4:4", "JPEG", {"quality": 90, "subsampling": 0, "progressive": True}, "RGB"),
+        ("PNG", "PNG", {}, "RGB"),
+        ("PNG with transparency", "PNG", {}, "RGBA"),
+        ("GIF", "GIF", {}, "P"),
+        ("WebP", "WEBP", {"quality": 80}, "RGB"),
+    ]
+    built = []
+    for name, fmt, options, mode in kinds:
+        probe = io.BytesIO()
+        _convert(picture(0.01), mode).save(probe, fmt, **options)
+        _, per_pixel = _decode_cost(Image.open(probe))
+        limit = min(DEFAULT_RULES.max_pixels, DEFAULT_RULES.max_decode_bytes // per_pixel)
+        out = io.BytesIO()
+        _convert(picture(limit / 1e6 * 0.99), mode).save(out, fmt, **options)
+        built.append((f"{name} ({limit / 1e6 * 0.99:.0f} MP, {out.tell() / 2**20:.1f} MB)", out.getvalue()))
+    return built
+
+
+def _convert(image: Image.Image, mode: str) -> Image.Image:
+    if mode == "RGBA":
+        image = image.convert("RGBA")
+        image.putalpha(Image.linear_gradient("L").resize(image.size))
+        return image
+    return image.quantize(256) if mode == "P" else image
+
+
 def _png_bomb(width: int = 12000, height: int = 12000) -> bytes:
     compressor = zlib.compressobj(9)
     row = b"\x00" * (width + 1)
@@ -140,6 +179,14 @@ def main() -> None:
     bomb = _png_bomb()
     report(f"decompression bomb: a {len(bomb) / 1024:.0f} KB PNG declaring 12000x12000 (144 MP); {BOMB_ROUNDS} tries")
     _print(_in_fresh_process("bomb", [bomb], BOMB_ROUNDS), "refuse the 144-megapixel bomb")
+
+    report("the largest image of each kind the default rules accept, one request each (worst-case memory):")
+    for name, data in _largest_accepted():
+        result = _in_fresh_process(name, [data], 1)
+        report(
+            f"  {name}: {result['timings'][0] * 1000:.0f} ms, peak memory +{result['rss_growth_mb']:.0f} MB "
+            f"({', '.join(result['outcomes'])})"
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from pawgle.gateway.ingress import ingress_paths
+from pawgle.gateway.routes import ROUTE_TABLE, RouteTable
+
 from .conftest import (
     DB_SERVICES,
     K8S,
@@ -252,9 +255,33 @@ def test_each_database_service_has_a_migration_job(by_kind: dict[tuple[str, str]
 def test_the_ingress_exposes_only_the_gateway_over_tls(manifests: list[Manifest]) -> None:
     (ingress,) = [m.doc for m in manifests if m.kind == "Ingress"]
     backends = [p["backend"]["service"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
-    assert backends == [{"name": "gateway", "port": {"name": "http"}}]
+    assert backends
+    assert all(backend == {"name": "gateway", "port": {"name": "http"}} for backend in backends)
     hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
     assert hosts <= {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]}
+
+
+def test_the_ingress_routes_exactly_the_route_table_and_media(manifests: list[Manifest]) -> None:
+    (ingress,) = [m.doc for m in manifests if m.kind == "Ingress"]
+    paths = sorted((p["path"], p["pathType"]) for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"])
+    assert paths == ingress_paths(), "regenerate the paths: python -m pawgle.gateway.ingress"
+    table = RouteTable()
+    for template, service in ROUTE_TABLE:
+        assert table.resolve(template.replace("{id}", "5").replace("{animal_id}", "a").replace("/**", "/x/"))
+        assert any(_ingress_matches(paths, template.split("{")[0].replace("**", "x")) for _ in [service])
+    for internal in ("/healthz", "/readyz", "/metrics", "/api/auth/metrics", "/"):
+        assert not _ingress_matches(paths, internal), f"{internal} must not be public"
+
+
+def _ingress_matches(paths: list[tuple[str, str]], request_path: str) -> bool:
+    for path, kind in paths:
+        if kind == "Exact" and request_path == path:
+            return True
+        if kind == "Prefix":
+            prefix = path.rstrip("/")
+            if request_path.rstrip("/") == prefix or request_path.startswith(prefix + "/"):
+                return True
+    return False
 
 
 def _kustomization(directory: Path) -> dict[str, Any]:

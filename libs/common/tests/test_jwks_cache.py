@@ -25,7 +25,7 @@ from pawgle.common.testing.server import serve
 from pawgle.common.testing.tokens import TokenIssuer
 from pawgle.common.throttle import ThrottleStore, default_throttle
 
-SLOW_S = 2.0
+SLOW_S = 2.5  # under the cache's 3 s fetch timeout, so the key server does answer
 
 
 @dataclass
@@ -35,6 +35,7 @@ class SlowJwks:
     issuer: TokenIssuer
     delay_s: float = SLOW_S
     hits: int = 0
+    answered_at: float | None = None
     extra_keys: list[dict] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -42,6 +43,7 @@ class SlowJwks:
         with self.lock:
             self.hits += 1
         time.sleep(self.delay_s)
+        self.answered_at = time.monotonic()
         return FakeResponse(200, {"keys": self.issuer.jwks["keys"] + self.extra_keys})
 
 
@@ -109,12 +111,15 @@ def test_an_unknown_kid_with_a_slow_jwks_does_not_stall_the_other_requests_of_th
             httpx.get(f"{base}/me/", headers=valid, timeout=10),
             httpx.get(f"{base}/throttled/", headers=valid, timeout=10),
         ]
-        waited = time.monotonic() - started
+        finished = time.monotonic()
+        waited = finished - started
         answers = [f.result() for f in forgeries]
     assert [r.status_code for r in others] == [200, 200, 200]
     assert others[1].json() == {"user_id": 5}
-    # Before the fix the loop itself waited for the fetch: SLOW_S for every request of the app.
-    assert waited < SLOW_S / 2, f"other requests waited {waited:.2f} s for a key fetch"
+    # Before the fix the loop itself waited for the fetch: every request of the app was answered only after
+    # the key server. Ordering, not a time budget, so a loaded machine cannot fail it.
+    assert fake.answered_at is not None
+    assert finished < fake.answered_at, f"other requests waited {waited:.2f} s, until the key fetch ended"
     assert sorted(r.status_code for r in answers) == [200] * 4 + [401] * 4  # throttled ignores a bad token
     assert fake.hits == 1  # eight forged tokens, one fetch
 
@@ -134,7 +139,7 @@ async def test_a_flood_of_random_kids_costs_one_fetch_and_repeats_are_answered_f
     for token in tokens[:50]:  # the same forged kids again: known unknowns, no fetch and no wait
         with pytest.raises(Unauthorized):
             await verifier.verify_async(token)
-    assert time.monotonic() - started < 0.25
+    assert time.monotonic() - started < 1.0  # 50 fetches would take 15 s
     assert fake.hits == 1
 
 
@@ -166,7 +171,7 @@ async def test_the_whole_set_is_refreshed_in_the_background_while_requests_go_on
     slow_jwks: tuple[SlowJwks, str], issuer: TokenIssuer
 ) -> None:
     fake, jwks_url = slow_jwks
-    fake.delay_s = 1.0
+    fake.delay_s = 2.0
     cache = JwksCache(jwks_url, min_refresh_interval_s=0.0, max_age_s=10.0, refresh_after_s=0.1)
     cache.set_keys(issuer.jwks)
     verifier = AccessTokenVerifier(cache, issuer=issuer.issuer, audience=issuer.audience)
@@ -176,13 +181,12 @@ async def test_the_whole_set_is_refreshed_in_the_background_while_requests_go_on
     started = time.monotonic()
     for user_id in range(10):
         assert (await verifier.verify_async(issuer.token(user_id))).user_id == user_id
-    assert time.monotonic() - started < 0.5, "a request waited for the refresh"
-    await asyncio.sleep(0.2)
-    assert fake.hits == 1  # started in the background, once
-    deadline = time.monotonic() + 5
+    assert time.monotonic() - started < 1.0, "a request waited for the refresh"
+    deadline = time.monotonic() + 10
     while cache.known_key(rotated.kid) is None and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
-    assert cache.known_key(rotated.kid) is not None
+    assert cache.known_key(rotated.kid) is not None  # the refreshed set is in place
+    assert fake.hits == 1  # started in the background, once for the ten requests
 
 
 def test_the_sync_check_inside_an_event_loop_answers_from_memory(
@@ -209,3 +213,17 @@ def test_a_local_cache_never_fetches(issuer: TokenIssuer) -> None:
     with pytest.raises(Unauthorized):
         asyncio.run(verifier.verify_async(forged(issuer)))
     assert cache.fetches == 0
+
+
+@pytest.mark.parametrize("answer", [FakeResponse(200, ["not", "a", "set"]), FakeResponse(200, b"{"), FakeResponse(503)])
+async def test_a_broken_jwks_answer_keeps_the_known_keys_and_refuses_unknown_kids(
+    issuer: TokenIssuer, answer: FakeResponse
+) -> None:
+    with fake_http_server(lambda _request: answer) as base:
+        cache = JwksCache(f"{base}/jwks/", min_refresh_interval_s=0.0)
+        cache.set_keys(issuer.jwks)
+        verifier = AccessTokenVerifier(cache, issuer=issuer.issuer, audience=issuer.audience)
+        with pytest.raises(Unauthorized):
+            await verifier.verify_async(forged(issuer))
+        assert (await verifier.verify_async(issuer.token(9))).user_id == 9
+        assert cache.fetches == 1

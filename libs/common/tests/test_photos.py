@@ -14,8 +14,11 @@ import pytest
 from fastapi import FastAPI, UploadFile
 from moto.server import ThreadedMotoServer
 from PIL import ExifTags, Image
+from sqlalchemy import text
+from sqlmodel import Session
 
 from pawgle.common.blobs import LocalBlobStore, S3BlobStore
+from pawgle.common.db import make_engine
 from pawgle.common.errors import install_error_handlers
 from pawgle.common.natsserver import free_port
 from pawgle.common.photos import (
@@ -254,6 +257,21 @@ def test_a_decompression_bomb_is_refused_within_100_mb_of_address_space(tmp_path
     assert _run_with_memory_headroom(tmp_path, photo, "pipeline") == "stored"
 
 
+def test_formats_that_decode_whole_get_a_lower_pixel_limit() -> None:
+    """The limit follows what decoding costs: a baseline JPEG is cheap, progressive JPEG and WebP are not."""
+    rules = PhotoRules(max_decode_bytes=12 * 2**20)  # small, so the test images stay small
+    picture = Image.radial_gradient("L").resize((1600, 1200)).convert("RGB")  # 1.9 MP
+    assert process_photo(samples.encode(picture, "JPEG"), rules=rules).width == 1600
+    assert process_photo(samples.encode(picture, "PNG"), rules=rules).width == 1600  # 12 MB / 6 B per pixel: 2.1 MP
+    for fmt, options, kind in [
+        ("JPEG", {"progressive": True}, "a progressive JPEG"),
+        ("WEBP", {}, "a WebP image"),
+        ("PNG", {"transparency": (0, 0, 0)}, "a PNG image with transparency"),
+    ]:
+        with pytest.raises(PhotoDimensionsTooLarge, match=f"accepted for {kind},"):
+            process_photo(samples.encode(picture, fmt, **options), rules=rules)
+
+
 def test_pillows_own_bomb_error_becomes_the_same_clear_refusal() -> None:
     with pytest.raises(PhotoDimensionsTooLarge):
         process_photo(samples.png_bomb(14000, 14000))  # past Pillow's hard limit: it refuses at open
@@ -395,6 +413,24 @@ async def test_eleven_photos_for_one_pet_are_refused_and_nothing_is_stored(
             [PhotoUpload(samples.shipped_photo())] * 8, prefix="pets", limit=10, per="pet", existing=3
         )
     assert stored_files(media) == []
+
+
+async def test_the_pipeline_refuses_to_run_inside_an_open_transaction(
+    pipeline: PhotoPipeline, media: LocalBlobStore, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'pets.db'}")
+    with Session(engine) as session:
+        stored = await pipeline.accept(
+            [PhotoUpload(samples.shipped_photo())], prefix="pets", limit=10, per="pet", session=session
+        )
+        assert len(stored) == 1
+        session.execute(text("SELECT 1"))  # the request's first query opens its transaction
+        with pytest.raises(RuntimeError, match="before the request's first database query"):
+            await pipeline.accept(
+                [PhotoUpload(samples.shipped_photo())], prefix="pets", limit=10, per="pet", session=session
+            )
+    engine.dispose()
+    assert len(stored_files(media)) == 2  # only the first call's photo and thumbnail
 
 
 async def test_a_failing_store_leaves_no_partial_set(media: LocalBlobStore, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from pawgle.common.app import create_service_app
 from pawgle.common.auth import CurrentUserId
 from pawgle.common.config import ServiceSettings
-from pawgle.common.events.users import UserDeleted, UserRegistered, UserUpdated
+from pawgle.common.events.auth import UserDeleted, UserRegistered, UserUpdated
 from pawgle.common.revocation import RevocationList
 from pawgle.common.testing.service import RunningService, running_service, service_settings, wait_for
 

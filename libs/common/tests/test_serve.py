@@ -76,7 +76,8 @@ def test_it_serves_the_named_service_over_http_and_stops_on_sigterm(nats_url: st
                 break
         assert status == 200, f"pets did not answer /healthz on {port}"
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-        assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}, "the pets app, on its own data dir and bus"
+        checks = {"database": "ok", "bus": "ok", "workers": "ok"}
+        assert ready.json()["checks"] == checks, "the pets app, on its own data dir and bus"
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=30)

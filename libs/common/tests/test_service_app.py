@@ -95,7 +95,7 @@ def test_liveness_and_readiness(client: TestClient) -> None:
     assert alive.headers["content-type"] == "application/json; charset=utf-8"
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "bus": "ok", "workers": "ok"}
 
 
 def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:

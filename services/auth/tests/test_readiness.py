@@ -1,12 +1,16 @@
-"""Readiness under load: signups hash passwords outside their write transactions, so /readyz keeps answering."""
+"""Under load: signups hash passwords outside their write transactions and take turns, so nothing stalls."""
 
 from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import anyio.to_thread
 import httpx
+from fastapi import FastAPI, Request
 
 from pawgle.auth.main import create_app
 from pawgle.common.testing.server import serve
@@ -60,3 +64,34 @@ def test_readiness_stays_200_while_ten_clients_sign_up_for_30_seconds(
     assert set(signups) == {201}
     assert len(readiness) > 10
     assert all(code == 200 for code in readiness), readiness
+
+
+def _small_worker_pool(app: FastAPI, threads: int) -> None:
+    """Give the app's event loop only `threads` worker threads, so a burst can exhaust them."""
+
+    @app.middleware("http")
+    async def limit_threads(request: Request, call_next: Any) -> Any:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        return await call_next(request)
+
+
+def test_a_burst_of_signups_larger_than_the_worker_pool_all_succeed(
+    database_url: str, nats_url: str, data_dir: Path
+) -> None:
+    """Before the password slots, threads waiting for the write lock left the lock holder none to commit in."""
+    settings = make_settings(
+        database_url, nats_url, data_dir, argon2_time_cost=2, argon2_memory_kib=8192, password_hash_concurrency=4
+    )
+    app = create_app(settings)
+    _small_worker_pool(app, threads=6)
+    with serve(app) as base_url, httpx.Client(base_url=base_url, timeout=20) as http:
+        http.get("/readyz")
+
+        def sign_up(n: int) -> int:
+            body = {"username": f"burst{n}", "email": f"burst{n}@example.com"}
+            body |= {"password": PASSWORD, "confirm_password": PASSWORD}
+            return http.post("/api/auth/signup/", json=body).status_code
+
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            codes = list(pool.map(sign_up, range(30)))
+    assert codes == [201] * 30

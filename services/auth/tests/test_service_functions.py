@@ -233,3 +233,13 @@ def test_stored_addresses_are_rewritten_in_the_normal_form_once_per_address(data
         assert stored[3] == ("bob@xn--bcher-kva.de", "bob@xn--bcher-kva.de")
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("username", ["ali\u202ece", "bob<script>", "e\x85ve", "zero\u200bwidth"])
+def test_a_username_breaking_the_text_rule_is_refused(
+    engine: Engine, components: AuthComponents, username: str
+) -> None:
+    """The username is the display name other services show: it keeps the mesh's text rule."""
+    with pytest.raises(service.SignupRejected) as refused:
+        _committed(engine, lambda s: _signup(s, components, username, "alice@example.com"))
+    assert "username" in refused.value.fields

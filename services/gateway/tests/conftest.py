@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -19,10 +23,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pawgle.common.natsserver import free_port
 from pawgle.common.testing.server import serve
 from pawgle.gateway.config import Settings
+from pawgle.gateway.edge import caddy_process
 from pawgle.gateway.main import create_app
 from pawgle.gateway.routes import SERVICES
 
 FRONTEND = "http://localhost:3000"
+NO_PROXY = "192.0.2.255"  # a documentation address: no peer is ever a trusted proxy of uvicorn
 EXTRA_ORIGIN = "https://app.example.org"
 
 
@@ -165,11 +171,44 @@ def gateway_settings(urls: dict[str, str], data_dir: Path, **overrides: Any) -> 
 
 
 @contextlib.contextmanager
-def running_gateway(settings: Settings) -> Iterator[tuple[FastAPI, httpx.Client]]:
-    """The gateway over real HTTP and a client for it."""
+def running_gateway(settings: Settings, kind: str = "caddy") -> Iterator[tuple[FastAPI, httpx.Client]]:
+    """The gateway over real HTTP and a client for it: Caddy with its companion app, or the Python relay.
+
+    The app yielded is the Python gateway app: the relay itself, or Caddy's companion (/healthz, /media/).
+    """
     app = create_app(settings)
-    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(serve_as_launched(app))
+        if kind == "caddy":
+            port = free_port()
+            config_dir = Path(tempfile.mkdtemp(prefix="caddy-"))
+            stack.callback(shutil.rmtree, config_dir, ignore_errors=True)
+            stack.enter_context(
+                caddy_process(settings, host="127.0.0.1", port=port, sidecar_url=url, config_dir=config_dir)
+            )
+            url = f"http://127.0.0.1:{port}"
+        client = stack.enter_context(httpx.Client(base_url=url, timeout=30))
         yield app, client
+
+
+@contextlib.contextmanager
+def serve_as_launched(app: FastAPI) -> Iterator[str]:
+    """Serve `app` as the launcher and pawgle-serve do: uvicorn believes no X-Forwarded-* header."""
+    with mock.patch.dict(os.environ, {"FORWARDED_ALLOW_IPS": NO_PROXY}), serve(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=["caddy", "python"])
+def gateway_kind(request: pytest.FixtureRequest) -> str:
+    """Which gateway the tests run against: Caddy (the default one) and the Python relay."""
+    return str(request.param)
+
+
+@pytest.fixture
+def python_only(gateway_kind: str) -> None:
+    """For tests of the Python relay's own internals (its pool, its app state): Caddy has none of them."""
+    if gateway_kind != "python":
+        pytest.skip("exercises the Python relay's internals")
 
 
 @pytest.fixture(scope="session")
@@ -178,9 +217,12 @@ def gateway_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gateway_and_app(upstreams: dict[str, Upstream], gateway_data_dir: Path) -> Iterator[tuple[FastAPI, httpx.Client]]:
+def gateway_and_app(
+    upstreams: dict[str, Upstream], gateway_data_dir: Path, gateway_kind: str
+) -> Iterator[tuple[FastAPI, httpx.Client]]:
     urls = {name: upstream.url for name, upstream in upstreams.items()}
-    with running_gateway(gateway_settings(urls, gateway_data_dir, max_body_bytes=10 * 1024 * 1024)) as running:
+    settings = gateway_settings(urls, gateway_data_dir, max_body_bytes=10 * 1024 * 1024)
+    with running_gateway(settings, gateway_kind) as running:
         yield running
 
 
@@ -191,13 +233,16 @@ def gateway(gateway_and_app: tuple[FastAPI, httpx.Client]) -> httpx.Client:
 
 
 @pytest.fixture
-def custom_gateway(upstreams: dict[str, Upstream], tmp_path: Path) -> Iterator[Callable[..., httpx.Client]]:
+def custom_gateway(
+    upstreams: dict[str, Upstream], tmp_path: Path, gateway_kind: str
+) -> Iterator[Callable[..., httpx.Client]]:
     """Start a gateway with other settings: `custom_gateway(matcher_url=..., read_timeout_s=...)`."""
     with contextlib.ExitStack() as stack:
 
         def start(**overrides: Any) -> httpx.Client:
             urls = {name: upstream.url for name, upstream in upstreams.items()}
-            return stack.enter_context(running_gateway(gateway_settings(urls, tmp_path, **overrides)))[1]
+            settings = gateway_settings(urls, tmp_path, **overrides)
+            return stack.enter_context(running_gateway(settings, gateway_kind))[1]
 
         yield start
 

@@ -107,7 +107,7 @@ def test_cors_is_on_502_413_and_504(custom_gateway: Callable[..., httpx.Client],
 
 def test_an_unexpected_error_is_still_json_with_cors(upstreams: dict[str, Any], tmp_path: Path) -> None:
     urls = {name: upstream.url for name, upstream in upstreams.items()}
-    with running_gateway(gateway_settings(urls, tmp_path)) as (app, gateway):
+    with running_gateway(gateway_settings(urls, tmp_path), kind="python") as (app, gateway):
 
         async def broken_forward(*_args: Any) -> None:
             raise RuntimeError("a bug")

@@ -1,4 +1,4 @@
-"""/healthz aggregates every service's readiness; /readyz and /metrics are the gateway's own."""
+"""/healthz aggregates every service's readiness; /readyz is the gateway's own; metrics are internal."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
+from prometheus_client import generate_latest
 
+from pawgle.common.natsserver import free_port
 from pawgle.gateway.routes import SERVICES
 
 
@@ -48,11 +51,30 @@ def test_readyz_is_the_gateway_process_alone(custom_gateway: Callable[..., httpx
     assert response.json() == {"status": "ok"}
 
 
-def test_metrics_count_requests_by_route_template(gateway: httpx.Client) -> None:
+def test_metrics_are_not_a_public_path(gateway: httpx.Client) -> None:
+    response = gateway.get("/metrics")
+    assert response.status_code == 404
+    assert "pawgle_http" not in response.text
+
+
+def test_caddy_serves_its_metrics_on_the_internal_port_only(
+    custom_gateway: Callable[..., httpx.Client], gateway_kind: str
+) -> None:
+    if gateway_kind != "caddy":
+        pytest.skip("Caddy's metrics listener")
+    metrics_port = free_port()
+    gateway = custom_gateway(metrics_port=metrics_port)
+    assert gateway.get("/api/auth/pets/5/qr/").status_code == 200
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+    assert "caddy_http_requests_total" in text
+    assert gateway.get("/metrics").status_code == 404
+
+
+def test_metrics_count_requests_by_route_template(gateway: httpx.Client, python_only: None) -> None:
     gateway.get("/api/auth/pets/5/qr/")
     gateway.get("/readyz")
     gateway.get("/no/such/page/")
-    text = gateway.get("/metrics").text
+    text = generate_latest().decode()  # the Python relay runs in this process; edge.py serves these
     assert 'route="/api/auth/pets/{id}/qr/"' in text
     assert 'route="/readyz"' in text
     assert 'route="unmatched"' in text

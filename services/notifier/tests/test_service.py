@@ -22,12 +22,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from pawgle.common.db import make_engine
-from pawgle.common.events.matches import ConversationOpened, ConversationRead, MatchFound, MessageSent
-from pawgle.common.events.users import MagicLinkRequested, UserDeleted, UserUpdated
+from pawgle.common.events.auth import MagicLinkRequested, UserDeleted, UserUpdated
+from pawgle.common.events.chat import ConversationOpened, ConversationRead, MessageSent
+from pawgle.common.events.matcher import MatchFound
 from pawgle.common.migrations import upgrade_to_head
 from pawgle.notifier import geo, reactions, service
 from pawgle.notifier.config import Settings
-from pawgle.notifier.mail import store
+from pawgle.notifier.mail import log_repository
 from pawgle.notifier.mail.adapters import LocalFolderMailer
 from pawgle.notifier.mail.sender import MailSender
 from pawgle.notifier.main import MIGRATIONS
@@ -182,7 +183,7 @@ def test_replaying_a_report_creates_nothing_twice(session: Session, settings: Se
     for _ in range(2):
         reactions.on_report_filed(session, settings=settings, event_id="E8", data=report)
     assert len(notifications_of(session, area.user_id)) == 1
-    assert len(store.emails_for(session, to_address=f"user{area.user_id}@example.org")) == 1
+    assert len(log_repository.emails_for(session, to_address=f"user{area.user_id}@example.org")) == 1
 
 
 def test_a_lost_report_of_an_own_pet_tells_the_reporter(session: Session, settings: Settings) -> None:
@@ -202,7 +203,7 @@ def test_only_verified_active_contacts_are_mailed(session: Session, settings: Se
     create_contact(session, unverified.user_id, email_verified=False)
     create_contact(session, inactive.user_id, is_active=False)
     reactions.on_report_filed(session, settings=settings, event_id="E10", data=report_filed())
-    mails = store.emails_for(session)
+    mails = log_repository.emails_for(session)
     assert [m.user_id for m in mails] == [verified.user_id]
     assert mails[0].subject == "PawGle: lost pet near your area"
     assert "https://app.pawgle.test/pet/map" in mails[0].text_body
@@ -230,7 +231,7 @@ def test_a_match_mails_the_chat_link_once_both_halves_arrived(session, settings,
         step()
     for step in steps:  # redelivered halves change nothing
         step()
-    (mail,) = store.emails_for(session)
+    (mail,) = log_repository.emails_for(session)
     assert mail.subject == "PawGle: possible match for Milo"
     assert f"https://app.pawgle.test/chat/{conversation}" in mail.text_body
     (row,) = notifications_of(session, owner)
@@ -252,9 +253,9 @@ def test_chat_paging_is_mailed_once_per_conversation_per_window(session: Session
     sent("m1", start)
     sent("m2", start + timedelta(minutes=5))
     sent("m3", start + timedelta(minutes=14, seconds=59))
-    assert len(store.emails_for(session)) == 1
+    assert len(log_repository.emails_for(session)) == 1
     sent("m4", start + timedelta(minutes=16))
-    mails = store.emails_for(session)
+    mails = log_repository.emails_for(session)
     assert len(mails) == 2
     assert {m.user_id for m in mails} == {recipient}
 
@@ -275,13 +276,13 @@ def test_a_recipient_who_read_the_chat_is_paged_again_by_the_next_message(sessio
 
     sent("r1", start)
     sent("r2", start + timedelta(minutes=1))  # still unread: no second e-mail
-    assert len(store.emails_for(session)) == 1
+    assert len(log_repository.emails_for(session)) == 1
     read(start + timedelta(minutes=2))
     read(start + timedelta(seconds=30))  # a late, older read event changes nothing
     sent("r3", start + timedelta(minutes=3))  # caught up since the last page: paged again
-    assert len(store.emails_for(session)) == 2
+    assert len(log_repository.emails_for(session)) == 2
     sent("r4", start + timedelta(minutes=4))
-    assert len(store.emails_for(session)) == 2
+    assert len(log_repository.emails_for(session)) == 2
 
 
 def test_contact_owner_messages_also_notify_with_the_original_verb(session: Session, settings: Settings) -> None:
@@ -305,7 +306,7 @@ def test_an_expired_magic_link_is_not_sent(session: Session) -> None:
         user_id=1, email="a@example.org", link="https://app.pawgle.test/auth/magic?token=t", expires_at=in_minutes(-1)
     )
     reactions.on_magic_link_requested(session, event_id="ML1", data=stale)
-    assert store.emails_for(session) == []
+    assert log_repository.emails_for(session) == []
 
 
 def test_a_deleted_user_is_erased_and_not_revived_by_a_late_update(session: Session, settings: Settings) -> None:
@@ -320,7 +321,7 @@ def test_a_deleted_user_is_erased_and_not_revived_by_a_late_update(session: Sess
     assert notifications_of(session, user) == []
     assert session.exec(select(AlertArea).where(AlertArea.user_id == user)).all() == []
     assert session.exec(select(AlertAreaCell).where(AlertAreaCell.alert_id == area.id)).all() == []
-    assert store.emails_for(session) == []
+    assert log_repository.emails_for(session) == []
     assert session.get(Contact, user).email == ""
 
 
@@ -331,9 +332,9 @@ def queue(engine: Engine, n: int) -> None:
     with Session(engine) as session:
         for i in range(n):
             composed = reactions.compose.nearby_alert_email(frontend="https://app.pawgle.test", status="lost")
-            store.queue_email(
+            log_repository.queue_email(
                 session,
-                key=store.email_key(f"ev{i}", "u", "k"),
+                key=log_repository.email_key(f"ev{i}", "u", "k"),
                 composed=composed,
                 to_address=f"u{i}@example.org",
                 user_id=None,
@@ -353,7 +354,7 @@ def test_the_folder_adapter_writes_one_readable_file_per_message(engine: Engine,
     assert "https://app.pawgle.test/pet/map" in text
     assert not list(settings.mail_outbox_dir.glob(".tmp-*"))
     with Session(engine) as session:
-        assert store.counts_by_status(session) == {"sent": 3}
+        assert log_repository.counts_by_status(session) == {"sent": 3}
 
 
 def test_a_failing_adapter_is_retried_then_recorded_and_can_be_requeued(engine: Engine, settings: Settings) -> None:
@@ -369,7 +370,7 @@ def test_a_failing_adapter_is_retried_then_recorded_and_can_be_requeued(engine: 
         (row,) = session.exec(select(EmailMessage)).all()
         assert (row.status, row.attempts) == ("failed", settings.mail_max_attempts)
         assert "cannot write" in (row.last_error or "")
-        assert store.requeue_failed(session) == 1
+        assert log_repository.requeue_failed(session) == 1
         session.commit()
     blocked.unlink()
     assert MailSender(engine, LocalFolderMailer(blocked), settings).deliver_due() == 1

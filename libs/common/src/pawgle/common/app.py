@@ -1,4 +1,4 @@
-"""The one way a service process is assembled: settings → engine → migrations → bus → relay and consumers."""
+"""The one way a service process is assembled: settings → engine → migrations → bus → relay, consumers, workers."""
 
 from __future__ import annotations
 
@@ -8,42 +8,39 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 
 from pawgle.common.auth import AccessTokenVerifier, JwksCache
 from pawgle.common.bus.connection import connect_bus
 from pawgle.common.bus.consumer import ConsumerRunner, ConsumerSpec
+from pawgle.common.bus.gauges import BusGauges
+from pawgle.common.bus.handlers import EventHandlers
+from pawgle.common.bus.outbox import set_producer
 from pawgle.common.bus.relay import OutboxRelay
+from pawgle.common.bus.rpc import Responders
 from pawgle.common.bus.streams import ensure_streams
 from pawgle.common.config import ServiceSettings
 from pawgle.common.db import make_engine
 from pawgle.common.errors import JSONResponseUTF8, install_error_handlers
 from pawgle.common.health import ReadinessCheck, health_router
 from pawgle.common.migrations import upgrade_to_head
+from pawgle.common.openapi import install_openapi
 from pawgle.common.revocation import RevocationList
 from pawgle.common.telemetry import instrument_app, setup_telemetry
+from pawgle.common.workers import PeriodicJob, Worker, WorkerSet, stop_tasks
 
 log = logging.getLogger(__name__)
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 ConsumerFactory = Callable[[FastAPI], Sequence[ConsumerSpec]]
+WorkerFactory = Callable[[FastAPI], Sequence[Worker]]
 
+__all__ = ["create_service_app", "stop_tasks"]  # stop_tasks: kept importable from here for older callers
 
-async def stop_tasks(tasks: Sequence[asyncio.Task[None]], *, attempts: int = 10, wait_s: float = 2.0) -> None:
-    """Cancel background loops and wait for them, cancelling again if a cancellation was swallowed.
-
-    On Python 3.11 `asyncio.wait_for` (used inside nats-py) can swallow a cancellation that races with
-    its own completion, so one `cancel()` is not always enough; the retries are bounded.
-    """
-    pending = {task for task in tasks if not task.done()}
-    for _ in range(attempts):
-        if not pending:
-            return
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=wait_s)
-    if pending:
-        log.error("background tasks did not stop: %s", ", ".join(t.get_name() for t in pending))
+# How often the bus gauges (outbox backlog, dead letters, consumers' broker counts) are read afresh.
+GAUGES_EVERY_S = 15.0
+# How long a stopping app waits for workers to finish the step they are in before cancelling them.
+WORKER_STOP_TIMEOUT_S = 15.0
 
 
 def create_service_app(
@@ -52,12 +49,30 @@ def create_service_app(
     title: str,
     routers: Sequence[APIRouter] = (),
     migrations: Path | None = None,
+    handlers: EventHandlers | None = None,
+    responders: Responders | None = None,
+    workers: WorkerFactory | None = None,
     consumers: ConsumerFactory | None = None,
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
     ready_checks: dict[str, ReadinessCheck] | None = None,
 ) -> FastAPI:
-    """A FastAPI app whose lifespan owns the engine, the bus connection, the relay and the consumers."""
+    """A FastAPI app whose lifespan owns the engine, the bus and every long-lived loop.
+
+    `handlers` (an EventHandlers registry) become idempotent consumers, `responders` answer request-reply
+    subjects, `workers(app)` returns the service's own loops (WakeableLoop, PeriodicJob...); with the
+    outbox relay and the bus gauges they start after `on_startup`, stop cleanly before `on_shutdown`, and
+    `/readyz` fails (503, check "workers") while any of them has died. `consumers` is the older factory
+    of raw ConsumerSpecs (tests, probes).
+    """
+
+    def consumer_specs(app: FastAPI) -> list[ConsumerSpec]:
+        specs = list(consumers(app)) if consumers else []
+        if handlers is not None:
+            specs += handlers.consumer_specs(
+                settings=settings, app=app, max_deliveries=settings.consumer_max_deliveries
+            )
+        return specs
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,13 +84,15 @@ def create_service_app(
         )
         engine = make_engine(settings.db_url)
         app.state.engine = engine
+        set_producer(engine, settings.service_name)
         if migrations is not None and settings.auto_migrate:
             await asyncio.to_thread(upgrade_to_head, migrations, settings.db_url, engine)
         nc = await connect_bus(settings.nats_url, name=f"pawgle-{settings.service_name}")
         app.state.nc = nc
         app.state.js = nc.jetstream(timeout=5)
         await ensure_streams(app.state.js, replicas=settings.stream_replicas)
-        tasks: list[asyncio.Task[None]] = []
+        background = WorkerSet()
+        app.state.workers = background
         try:
             await app.state.revocations.start(app.state.js)  # before serving: a revoked token never passes
             if on_startup is not None:
@@ -83,20 +100,33 @@ def create_service_app(
             if settings.run_workers:
                 relay = OutboxRelay(engine, app.state.js, service=settings.service_name)
                 app.state.relay = relay
-                tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
-                for spec in consumers(app) if consumers else ():
-                    runner = ConsumerRunner(engine, nc, spec)
-                    tasks.append(asyncio.create_task(runner.run(), name=spec.name))
+                background.start(relay)
+                specs = consumer_specs(app)
+                for spec in specs:
+                    background.start(ConsumerRunner(engine, nc, spec))
+                if responders is not None:
+                    for responder in responders.workers(nc, engine=engine, settings=settings, app=app):
+                        background.start(responder)
+                gauges = BusGauges(engine, app.state.js, service=settings.service_name, specs=specs)
+                background.start(PeriodicJob("bus-gauges", gauges.refresh, every_s=GAUGES_EVERY_S))
+                for worker in workers(app) if workers else ():
+                    background.start(worker)
             log.info("%s ready", settings.service_name)
             yield
         finally:
-            await stop_tasks(tasks)
+            await background.stop(timeout_s=WORKER_STOP_TIMEOUT_S)
             await app.state.revocations.stop()
             if on_shutdown is not None:
                 await on_shutdown(app)
             with contextlib.suppress(Exception):
                 await nc.drain()
             engine.dispose()
+
+    async def check_workers(request: Request) -> None:
+        background: WorkerSet | None = getattr(request.app.state, "workers", None)
+        dead = background.dead() if background is not None else []
+        if dead:
+            raise RuntimeError(f"workers not running: {', '.join(dead)}")
 
     app = FastAPI(
         default_response_class=JSONResponseUTF8,
@@ -109,7 +139,8 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.migrations = migrations
-    app.state.consumer_factory = consumers
+    app.state.consumer_factory = consumer_specs
+    app.state.handlers = handlers
     app.state.revocations = RevocationList()
     app.state.token_verifier = AccessTokenVerifier(
         JwksCache(settings.jwks_url),
@@ -119,7 +150,8 @@ def create_service_app(
     )
     install_error_handlers(app)
     instrument_app(app, service=settings.service_name)
-    app.include_router(health_router(ready_checks))
+    app.include_router(health_router({"workers": check_workers, **(ready_checks or {})}))
     for router in routers:
         app.include_router(router)
+    install_openapi(app)
     return app

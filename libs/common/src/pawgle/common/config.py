@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     auto_migrate: bool = Field(True, validation_alias=_mesh("AUTO_MIGRATE"))
     consumer_max_deliveries: int = Field(5, ge=1, validation_alias=_mesh("CONSUMER_MAX_DELIVERIES"))
     run_workers: bool = Field(True, validation_alias=_mesh("RUN_WORKERS"))
+    # Shared by the gateway and the services: a request carrying it in X-Pawgle-Edge came through the gateway,
+    # so its X-Pawgle-Client-Ip (the address the gateway decided) is believed. None: no header is believed.
+    edge_secret: SecretStr | None = Field(None, validation_alias=_mesh("EDGE_SECRET"))
 
     # The service's own database; the default is a SQLite file per service under the data dir.
     database_url: str | None = None

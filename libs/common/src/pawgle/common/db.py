@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import random
 import time
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy import BigInteger, DateTime, Integer, event, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
+from starlette.concurrency import run_in_threadpool
 
 from pawgle.common.errors import AppError
 
@@ -88,16 +94,34 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite(conn: Any) -> None:
-    # pysqlite defers BEGIN; we emit it ourselves so that a writing transaction takes the write lock up
-    # front (waiting its turn) instead of failing to upgrade a stale read snapshot later. Readers
-    # (see `read_only`) begin DEFERRED and never wait for writers in WAL mode.
+    # pysqlite would defer BEGIN; we emit it ourselves. A transaction that may write begins IMMEDIATE:
+    # it takes the write lock at its first statement (a Session opens no connection before it needs one)
+    # and waits its turn under busy_timeout. A DEFERRED transaction that reads and then writes would
+    # instead have to upgrade its read snapshot to a write lock; if another writer committed in between,
+    # SQLite answers SQLITE_BUSY at once, without waiting (busy_timeout does not apply to a stale snapshot),
+    # and only a retry of the whole transaction could recover, which a request cannot do for its caller.
+    # So only transactions known to read only (see `read_only`: GET and HEAD requests, readiness, the mail
+    # sender's scan) begin DEFERRED, and in WAL mode they never wait for a writer nor hold one up.
+    # Straight to the driver: SQLAlchemy's statement machinery would cost as much as the query itself.
     mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    conn.connection.driver_connection.execute(_BEGIN[mode])
+
+
+_BEGIN = {"IMMEDIATE": "BEGIN IMMEDIATE", "DEFERRED": "BEGIN DEFERRED"}
+
+
+_read_only_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 def read_only(engine: Engine) -> Engine:
-    """The same engine, for transactions that only read (on SQLite they then never wait for a writer)."""
-    return engine.execution_options(sqlite_begin="DEFERRED")
+    """The same engine, for transactions that only read (on SQLite they then never wait for a writer).
+
+    Made once per engine: building the option engine costs ~50 us, too much to repeat per request.
+    """
+    ro = _read_only_engines.get(engine)
+    if ro is None:
+        ro = _read_only_engines[engine] = engine.execution_options(sqlite_begin="DEFERRED")
+    return ro
 
 
 _RETRYABLE_MYSQL_ERRORS = {1205, 1213}  # lock wait timeout, deadlock
@@ -128,29 +152,36 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def ping(engine: Engine) -> None:
-    """Raise if the database cannot answer a trivial query."""
-    with engine.connect() as conn:
+    """Raise if the database cannot answer a trivial query (read-only: never takes or waits for a write lock)."""
+    with read_only(engine).connect() as conn:
         conn.execute(text("SELECT 1"))
 
 
-def _request_session(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except AppError as exc:
-            # An error whose class says so keeps the request's writes (AppError.commit_session).
-            if exc.commit_session:
-                session.commit()
-            else:
-                session.rollback()
-            raise
-        except BaseException:
-            session.rollback()
-            raise
+@contextlib.asynccontextmanager
+async def _request_session(engine: Engine) -> AsyncIterator[Session]:
+    # The session is created on the event loop (no I/O: it connects at its first query, in the route's
+    # worker thread). Ending the transaction is I/O, so it runs in a worker thread too, unless the route
+    # already ended it there (see SessionRoute) or never opened one.
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+    except AppError as exc:
+        # An error whose class says so keeps the request's writes (AppError.commit_session).
+        if session.in_transaction():
+            await run_in_threadpool(session.commit if exc.commit_session else session.rollback)
+        raise
+    except BaseException:
+        if session.in_transaction():
+            await run_in_threadpool(session.rollback)
+        raise
+    else:
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
+    finally:
+        session.close()
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request: committed when the route returns, rolled back when it raises.
 
     An AppError whose class sets `commit_session` is the exception: the writes are committed, then the
@@ -160,14 +191,49 @@ def get_session(request: Request) -> Iterator[Session]:
     with side effects (a legacy verification link, read receipts) takes `WriteSessionDep` instead.
     """
     engine: Engine = request.app.state.engine
-    yield from _request_session(read_only(engine) if request.method in ("GET", "HEAD") else engine)
+    # `async with`, not `async for`: the route's exception must reach _request_session's except clauses.
+    async with _request_session(read_only(engine) if request.method in ("GET", "HEAD") else engine) as session:
+        yield session
 
 
-def get_write_session(request: Request) -> Iterator[Session]:
+async def get_write_session(request: Request) -> AsyncIterator[Session]:
     """Like get_session, but always a writing transaction, whatever the method."""
-    yield from _request_session(request.app.state.engine)
+    async with _request_session(request.app.state.engine) as session:
+        yield session
 
 
 # scope="function": commit before the response is sent, so a failed commit becomes an error response.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
+
+
+class SessionRoute(APIRoute):
+    """A route whose `def` endpoint runs in one worker thread together with its session's commit.
+
+    FastAPI would otherwise hop between the event loop and its thread pool for the endpoint, again for
+    validating its return value, and again for the commit; each hop costs about as much CPU as a small
+    query. Here the endpoint and the commit share one hop and the response is serialized on the loop.
+    The error path is unchanged: a raising endpoint leaves its session to the dependency, which rolls it
+    back. `async def` endpoints are left as they are.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint) and inspect.isfunction(endpoint):
+            endpoint = _in_one_thread(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _in_one_thread(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)  # FastAPI reads the wrapped endpoint's signature and annotations
+    async def run(**values: Any) -> Any:
+        return await run_in_threadpool(_call_then_commit, endpoint, values)
+
+    return run
+
+
+def _call_then_commit(endpoint: Callable[..., Any], values: dict[str, Any]) -> Any:
+    result = endpoint(**values)
+    for value in values.values():
+        if isinstance(value, Session) and value.in_transaction():
+            value.commit()
+    return result

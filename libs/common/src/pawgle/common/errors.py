@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,16 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, dict[str, li
     return f"Invalid request. {summary}".strip(), fields
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods.update(route.methods or ())
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error JSON; 500s say nothing about internals (the log has the traceback)."""
 
@@ -128,11 +140,15 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and detail == "Not Found":
             detail = "Not found."
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             detail = "Method not allowed."
-        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+            headers = {**(headers or {}), "Allow": allowed_methods(_request)}
+        return error_response(exc.status_code, detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "An unexpected error occurred.")
+        # The server closes the connection after an unhandled error: say so, or the gateway would reuse
+        # the dead keep-alive connection for another user's request (and answer it 502).
+        return error_response(500, "An unexpected error occurred.", headers={"Connection": "close"})

@@ -6,7 +6,9 @@
     pawgle-ops <service> dead-letters retry ID | discard ID
     pawgle-ops <service> replay CONSUMER (--from-seq N | --from-time ISO) [--as INBOX_NAME]
 
-It reads the same settings (env) as the service and opens the service's own database and the bus.
+It reads the same settings (env) as the service and opens the service's own database and the bus. Without
+PAWGLE_NATS_URL it finds the running `make run` stack from `<PAWGLE_DATA_DIR or ./.data>/stack.json`, and
+refuses to run when there is none (it never falls back to whatever NATS listens on the default port).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import os
 import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -23,8 +26,10 @@ from fastapi import FastAPI
 
 from pawgle.common.bus.consumer import ConsumerSpec
 from pawgle.common.bus.deadletters import discard_dead_letter, list_dead_letters, retry_dead_letter
+from pawgle.common.bus.gauges import consumer_states
 from pawgle.common.bus.replay import replay
 from pawgle.common.migrations import upgrade_to_head
+from pawgle.common.stackfile import NoStackFound, bus_environment
 
 
 def _out(line: str) -> None:
@@ -65,8 +70,17 @@ async def _run(args: argparse.Namespace) -> int:
         engine = app.state.engine
         specs = consumer_specs(app)
         if args.command == "consumers":
-            for name, spec in specs.items():
-                _out(f"{name}\t{spec.event_type}\tstream={spec.stream}")
+            _out("consumer\tevent\tstream\tpending\tack_pending\tredelivered\tlast_delivery")
+            states = await consumer_states(app.state.js, list(specs.values()))
+            for state, spec in zip(states, specs.values(), strict=True):
+                if not state.exists:
+                    _out(f"{state.name}\t{spec.event_type}\t{spec.stream}\t(not created yet: the service never ran)")
+                    continue
+                last = f"{state.last_delivery:%Y-%m-%dT%H:%M:%S}Z" if state.last_delivery else "never"
+                _out(
+                    f"{state.name}\t{spec.event_type}\t{spec.stream}\t{state.pending}\t{state.ack_pending}"
+                    f"\t{state.redelivered}\t{last}"
+                )
             return 0
         if args.command == "dead-letters":
             if args.action == "list":
@@ -122,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("service", help="auth, pets, reports, chat, embeddings, matcher or notifier")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="bring the service's database schema to head")
-    commands.add_parser("consumers", help="list the service's durable consumers")
+    commands.add_parser(
+        "consumers", help="each durable consumer: pending, ack pending, redelivered, last delivery time"
+    )
     dead = commands.add_parser("dead-letters", help="list, retry or discard parked events")
     dead.add_argument("action", choices=["list", "retry", "discard"])
     dead.add_argument("id", nargs="?", type=int)
@@ -138,7 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(_run(build_parser().parse_args(argv)))
+    args = build_parser().parse_args(argv)
+    if args.command != "migrate":
+        # Reach the bus the operator means: PAWGLE_NATS_URL, else the running `make run` stack (stackfile.py).
+        try:
+            os.environ.update(bus_environment(args.service))
+        except NoStackFound as exc:
+            _out(f"pawgle-ops: {exc}")
+            return 2
+    return asyncio.run(_run(args))
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from pawgle.common.events.auth import UserDeleted, UserUpdated
 from pawgle.common.events.envelope import UnknownEventError, decode_event
-from pawgle.common.events.users import UserDeleted, UserUpdated
 
 log = logging.getLogger(__name__)
 

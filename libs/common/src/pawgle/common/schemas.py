@@ -101,7 +101,12 @@ def _null_means_empty(value: Any) -> Any:
 
 SafeText = Annotated[str, AfterValidator(check_text)]
 """Trimmed text that passes the text rule; add `Field(max_length=...)` at the use."""
-SafeTextOrEmpty = Annotated[str, BeforeValidator(_null_means_empty), AfterValidator(check_text)]
+SafeTextOrEmpty = Annotated[
+    # The schema says null is accepted, as it is (read as ""), so OpenAPI clients and fuzzers know.
+    str,
+    BeforeValidator(_null_means_empty, json_schema_input_type=str | None),
+    AfterValidator(check_text),
+]
 """Like SafeText, with JSON null read as the empty string (fields the web app may send as null)."""
 
 # --- bounded ids ------------------------------------------------------------------------------------

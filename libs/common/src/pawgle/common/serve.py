@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{what}: pass one of {', '.join(SERVICES)} as the argument or in PAWGLE_SERVICE")
     if importlib.util.find_spec(f"pawgle.{service}") is None:
         _fail(f"the {service} service is not installed here (pip install services/{service})")
+    if service == "gateway":
+        # Caddy in front and its Python companion (or the Python relay alone, GATEWAY_ENGINE=python).
+        importlib.import_module("pawgle.gateway.edge").main()
+        return
     port = os.environ.get("PAWGLE_LISTEN_PORT", "8080")
     if not port.isdigit() or not 0 < int(port) < 65536:
         _fail(f"PAWGLE_LISTEN_PORT must be a port number (1-65535), got {port!r}")
@@ -42,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
         port=int(port),
         access_log=os.environ.get("UVICORN_ACCESS_LOG", "true").lower() not in ("false", "0", "no", "off"),
         timeout_graceful_shutdown=int(drain) if drain else None,
+        # The client address is the gateway's decision (X-Pawgle-Client-Ip with its proof): uvicorn must
+        # not rewrite it from an X-Forwarded-For that anyone able to reach this port could send.
+        proxy_headers=False,
     )
 
 

@@ -2,8 +2,8 @@
 
 Fixed windows: one counter per (scope, caller, window) key, incremented atomically with compare-and-set on
 the key's revision. Keys expire through the bucket's TTL, so nothing needs cleaning up. The caller is the
-user id of a valid access token, else the client IP (taken from X-Forwarded-For only when the request
-comes from a trusted proxy such as the gateway). Callers are hashed before they become keys: no IP or
+user id of a valid access token, else the client IP (the one the gateway decided, see clientaddress.py;
+X-Forwarded-For is never read here). Callers are hashed before they become keys: no IP or
 e-mail address is stored on the bus. While the bus is unreachable requests are let through (and logged):
 an outage of the counter store must not take every endpoint down with it.
 """
@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 import math
 import random
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -29,7 +28,19 @@ from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundErro
 from nats.js.kv import KeyValue
 
 from pawgle.common.auth import bearer_token
+from pawgle.common.clientaddress import TrustedProxies, client_ip
 from pawgle.common.errors import TooManyRequests, Unauthorized
+
+__all__ = [
+    "CONTRACT_RATES",
+    "Rate",
+    "Throttle",
+    "ThrottleStore",
+    "TrustedProxies",
+    "caller_identity",
+    "client_ip",
+    "default_throttle",
+]
 
 log = logging.getLogger(__name__)
 
@@ -187,34 +198,6 @@ def _digest(caller: str) -> str:
 
 def _safe(scope: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", scope)
-
-
-class TrustedProxies:
-    """Which peers may tell us the client's address through X-Forwarded-For."""
-
-    def __init__(self, networks: Iterable[str]) -> None:
-        self.networks = [ipaddress.ip_network(net, strict=False) for net in networks]
-
-    def trusts(self, host: str | None) -> bool:
-        if not host:
-            return False
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in net for net in self.networks)
-
-
-def client_ip(request: Request, trusted: TrustedProxies | None = None) -> str:
-    """The caller's IP: X-Forwarded-For's first hop when the peer is a trusted proxy, else the peer."""
-    peer = request.client.host if request.client else ""
-    trusted = trusted if trusted is not None else getattr(request.app.state, "trusted_proxies", None)
-    if trusted is not None and trusted.trusts(peer):
-        forwarded = request.headers.get("x-forwarded-for", "")
-        first = forwarded.split(",", 1)[0].strip()
-        if first:
-            return first
-    return peer or "unknown"
 
 
 def caller_identity(request: Request) -> str:

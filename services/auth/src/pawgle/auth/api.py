@@ -6,6 +6,7 @@ worker threads. Throttles, which count on the bus, are async dependencies.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -33,6 +34,7 @@ from pawgle.auth.throttles import AccountThrottle
 from pawgle.common.auth import CurrentUserId
 from pawgle.common.db import SessionDep, WriteSessionDep
 from pawgle.common.errors import Forbidden, JSONResponseUTF8, error_response
+from pawgle.common.openapi import error_responses
 from pawgle.common.throttle import Throttle
 
 router = APIRouter(tags=["auth"])
@@ -106,6 +108,21 @@ def check_origin(request: Request) -> None:
         raise Forbidden("Origin not allowed.")
 
 
+async def _password_slot(request: Request) -> AsyncIterator[None]:
+    """Wait on the event loop for one of the few slots of password-hashing requests, held through the commit.
+
+    Without it a burst of signups fills FastAPI's worker threads with hashes and with transactions
+    waiting for SQLite's write lock, and the request holding the lock then finds no thread to commit in.
+    """
+    components: AuthComponents = request.app.state.components
+    async with components.password_slots:
+        yield
+
+
+# Listed before the session in each route, so it is released after the session's commit.
+PASSWORD_SLOT = Depends(_password_slot, scope="function")
+
+
 def _refresh_cookie(request: Request) -> str | None:
     settings: Settings = request.app.state.components.settings
     return request.cookies.get(settings.refresh_cookie_name)
@@ -118,7 +135,7 @@ RefreshCookie = Annotated[str | None, Depends(_refresh_cookie)]
     "/api/auth/signup/",
     status_code=201,
     response_model=SignupResponse,
-    dependencies=[Depends(Throttle("signup", by=BY_ADDRESS))],
+    dependencies=[Depends(Throttle("signup", by=BY_ADDRESS)), PASSWORD_SLOT],
 )
 def signup(body: SignupRequest, session: SessionDep, components: ComponentsDep) -> dict[str, Any]:
     """Create an account; the verification link goes out by e-mail (no session until it is used)."""
@@ -129,7 +146,8 @@ def signup(body: SignupRequest, session: SessionDep, components: ComponentsDep) 
 @router.post(
     "/api/auth/login/",
     response_model=AccessResponse,
-    dependencies=[Depends(Throttle("login", by=BY_ADDRESS)), Depends(AccountThrottle("login"))],
+    dependencies=[Depends(Throttle("login", by=BY_ADDRESS)), Depends(AccountThrottle("login")), PASSWORD_SLOT],
+    responses=error_responses(401, 403),
 )
 def login(body: LoginRequest, session: SessionDep, components: ComponentsDep) -> Response:
     """Password sign-in: the access token in the body, the refresh token in the cookie."""
@@ -138,7 +156,10 @@ def login(body: LoginRequest, session: SessionDep, components: ComponentsDep) ->
 
 
 @router.post(
-    "/api/auth/google/", response_model=GoogleResponse, dependencies=[Depends(Throttle("login", by=BY_ADDRESS))]
+    "/api/auth/google/",
+    response_model=GoogleResponse,
+    dependencies=[Depends(Throttle("login", by=BY_ADDRESS))],
+    responses=error_responses(401),
 )
 def google(body: GoogleRequest, session: SessionDep, components: ComponentsDep) -> Response:
     """Sign in (or up) with a Google ID token."""
@@ -201,6 +222,7 @@ def resend_verification(body: EmailRequest, session: SessionDep, components: Com
     "/api/auth/logout/",
     response_model=DetailResponse,
     dependencies=[Depends(Throttle("anon", by=BY_ADDRESS)), Depends(check_origin)],
+    responses=error_responses(403),
 )
 def logout(cookie: RefreshCookie, session: SessionDep, components: ComponentsDep) -> Response:
     """Revoke the cookie's refresh-token family and clear the cookie (always 200)."""
@@ -214,6 +236,7 @@ def logout(cookie: RefreshCookie, session: SessionDep, components: ComponentsDep
     "/api/token/refresh/",
     response_model=AccessResponse,
     dependencies=[Depends(Throttle("anon", by=BY_ADDRESS)), Depends(check_origin)],
+    responses=error_responses(401, 403),
 )
 def refresh(cookie: RefreshCookie, session: SessionDep, components: ComponentsDep) -> Response:
     """A new access token from the refresh cookie (any body is ignored); the cookie rotates."""
@@ -235,7 +258,7 @@ def forgot_password(body: EmailRequest, session: SessionDep, components: Compone
 @router.post(
     "/api/auth/reset-password/",
     response_model=MessageResponse,
-    dependencies=[Depends(Throttle("login", by=BY_ADDRESS)), Depends(AccountThrottle("login"))],
+    dependencies=[Depends(Throttle("login", by=BY_ADDRESS)), Depends(AccountThrottle("login")), PASSWORD_SLOT],
 )
 def reset_password(body: ResetPasswordRequest, session: SessionDep, components: ComponentsDep) -> dict[str, str]:
     """Set a new password with a reset link's token; signs out every session of the account."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import anyio.from_thread
@@ -36,7 +37,8 @@ class MailLimits:
 
 @dataclass
 class AuthComponents:
-    """Settings, the password hasher, the access-token issuer, the refresh-session policy, Google, mail limits."""
+    """Settings, the password hasher, the access-token issuer, the refresh-session policy, Google, mail limits,
+    and the slots of requests allowed to hash passwords at once."""
 
     settings: Settings
     passwords: Passwords
@@ -44,3 +46,4 @@ class AuthComponents:
     sessions: SessionPolicy
     google: GoogleVerifier | None
     mail_limits: MailLimits = field(default_factory=MailLimits)
+    password_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))

@@ -76,6 +76,9 @@ class Settings(ServiceSettings):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8)
     argon2_parallelism: int = Field(4, ge=1)
+    # Requests that hash or verify a password (signup, login, reset) admitted at once per process; the
+    # others wait their turn without holding a worker thread (see api.password_slot).
+    password_hash_concurrency: int = Field(4, ge=1)
 
     verify_email_next: str = "/user"
     password_reset_path: str = "/auth/reset-password"

@@ -134,7 +134,7 @@ class KeyRingJwks(JwksCache):
     """
 
     def __init__(self, ring: KeyRing) -> None:
-        super().__init__("", min_refresh_interval_s=float("inf"), max_age_s=float("inf"))
+        super().__init__(None, min_refresh_interval_s=float("inf"), max_age_s=float("inf"))
         self.use(ring)
 
     def use(self, ring: KeyRing) -> None:

@@ -19,7 +19,7 @@ from pawgle.auth.components import AuthComponents
 from pawgle.auth.models import MagicLink, User, utcnow
 from pawgle.common.bus.outbox import add_event
 from pawgle.common.errors import BadRequest
-from pawgle.common.events.users import MagicLinkRequested
+from pawgle.common.events.auth import MagicLinkRequested
 
 SIGN_IN = "sign_in"
 VERIFY_EMAIL = "verify_email"
@@ -66,7 +66,6 @@ def issue_link(*, session: Session, components: AuthComponents, user: User, purp
     add_event(
         session,
         MagicLinkRequested(user_id=user.id, email=user.email, link=link, purpose=purpose, expires_at=expires_at),
-        producer="auth",
     )
     return token
 

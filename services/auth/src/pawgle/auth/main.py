@@ -22,6 +22,7 @@ from pawgle.auth.tokens import AccessTokenIssuer
 from pawgle.common.app import create_service_app
 from pawgle.common.auth import AccessTokenVerifier
 from pawgle.common.throttle import ThrottleStore, TrustedProxies
+from pawgle.common.workers import PeriodicJob
 
 log = logging.getLogger(__name__)
 
@@ -54,28 +55,24 @@ def build_components(settings: Settings) -> AuthComponents:
             grace_s=settings.refresh_grace_s,
         ),
         google=google,
+        password_slots=asyncio.Semaphore(settings.password_hash_concurrency),
     )
 
 
 PURGE_INTERVAL_S = 3600.0
 
 
-async def purge_expired_forever(engine: Engine) -> None:
+def purge_worker(app: FastAPI) -> PeriodicJob:
     """Hourly: drop ended refresh-token families and long-expired links (every replica may run it)."""
-    while True:
-        try:
-            removed = await asyncio.to_thread(_purge_once, engine)
-            if removed:
-                log.info("expired sessions and links purged", extra={"rows": removed})
-        except Exception:
-            log.exception("purging expired sessions failed; will retry")
-        await asyncio.sleep(PURGE_INTERVAL_S)
+    return PeriodicJob("purge-expired", lambda: _purge_once(app.state.engine), every_s=PURGE_INTERVAL_S)
 
 
 def _purge_once(engine: Engine) -> int:
     with Session(engine) as session:
         removed = service.purge_expired(session=session)
         session.commit()
+    if removed:
+        log.info("expired sessions and links purged", extra={"rows": removed})
     return removed
 
 
@@ -109,7 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app = create_service_app(
-        settings, title="PawGle auth", routers=[router], migrations=MIGRATIONS, on_startup=on_startup
+        settings,
+        title="PawGle auth",
+        routers=[router],
+        migrations=MIGRATIONS,
+        on_startup=on_startup,
+        workers=lambda app: [purge_worker(app)],
     )
     app.add_exception_handler(InvalidRefreshToken, refused_refresh_response)
     return app

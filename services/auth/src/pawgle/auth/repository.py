@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
 from pawgle.auth.models import Identity, MagicLink, RefreshToken, User
+from pawgle.common import db
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -37,13 +38,11 @@ def end_read(*, session: Session) -> None:
 
 
 def save(*, session: Session, row: T) -> T:
-    """Insert or update a row and flush, so ids are assigned and unique violations surface here."""
-    session.add(row)
+    """Insert or update a row and flush (`pawgle.common.db.save`); a unique violation is a DuplicateError."""
     try:
-        session.flush()
+        return db.save(session, row)
     except IntegrityError as exc:
         raise DuplicateError(str(exc.orig)) from exc
-    return row
 
 
 def get_user(*, session: Session, user_id: int, lock: bool = False) -> User | None:

@@ -2,79 +2,86 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from pawgle.common.openapi import required_in_schema
+from pawgle.common.schemas import RequestModel, ResponseModel
+
+# Request bodies (RequestModel) are strict JSON (a number is not a string) and ignore unknown fields: the
+# frontend posts its forms as they are. Their text is checked by the service (e-mail normal form, username).
+# Fields default to "" so a missing one gets the contract's own message; the schema still says required.
 
 
-class _Body(BaseModel):
-    # Unknown fields are ignored: the frontend posts its forms as they are.
-    model_config = ConfigDict(extra="ignore")
-
-
-class SignupRequest(_Body):
+class SignupRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra=required_in_schema("username", "email", "password", "confirm_password"))
     username: str = Field("", max_length=1000)
     email: str = Field("", max_length=1000)
     password: str = Field("", max_length=10000)
     confirm_password: str = Field("", max_length=10000)
 
 
-class LoginRequest(_Body):
+class LoginRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra=required_in_schema("email", "password"))
     email: str = Field("", max_length=1000)
     password: str = Field("", max_length=10000)
 
 
-class GoogleRequest(_Body):
+class GoogleRequest(RequestModel):
     credential: str | None = Field(None, max_length=10000)
     id_token: str | None = Field(None, max_length=10000)
 
 
-class EmailRequest(_Body):
+class EmailRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra=required_in_schema("email"))
     email: str = Field("", max_length=1000)
 
 
-class TokenRequest(_Body):
+class TokenRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra=required_in_schema("token"))
     token: str = Field("", max_length=1000)
 
 
-class ResetPasswordRequest(_Body):
+class ResetPasswordRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra=required_in_schema("token", "new_password"))
     token: str = Field("", max_length=1000)
     new_password: str = Field("", max_length=10000)
     uid: str | None = Field(None, max_length=100)  # sent by the original's clients; the token alone decides
 
 
-class UserRead(BaseModel):
+class UserRead(ResponseModel):
     id: int
     username: str
     email: str
 
 
-class SignupResponse(BaseModel):
+class SignupResponse(ResponseModel):
     message: str
     user: UserRead
 
 
-class AccessResponse(BaseModel):
+class AccessResponse(ResponseModel):
     access: str
 
 
-class SignedInResponse(BaseModel):
+class SignedInResponse(ResponseModel):
     access: str
     user: UserRead
 
 
-class GoogleResponse(BaseModel):
+class GoogleResponse(ResponseModel):
     user: UserRead
     access: str
     created: bool
 
 
-class DetailResponse(BaseModel):
+class DetailResponse(ResponseModel):
     detail: str
 
 
-class MessageResponse(BaseModel):
+class MessageResponse(ResponseModel):
     message: str
     detail: str
 
 
-class UserCount(BaseModel):
+class UserCount(ResponseModel):
     user_count: int

@@ -29,12 +29,12 @@ from pawgle.auth.passwords import password_problems
 from pawgle.common.bus.outbox import add_event
 from pawgle.common.email import InvalidEmail, normalize_email
 from pawgle.common.errors import AppError, BadRequest, Forbidden, Unauthorized
-from pawgle.common.events.users import UserDeleted, UserRegistered, UserUpdated
+from pawgle.common.events.auth import UserDeleted, UserRegistered, UserUpdated
+from pawgle.common.schemas import unsafe_character
 
 log = logging.getLogger(__name__)
 
 USERNAME_RE = re.compile(r"^[\w.@+-]+$")
-PRODUCER = "auth"
 
 INVALID_CREDENTIALS = "Invalid credentials."
 VERIFY_FIRST = "Please verify your email — we sent you a new link."
@@ -101,7 +101,6 @@ def _publish_registered(*, session: Session, user: User) -> None:
         UserRegistered(
             user_id=user.id, display_name=user.display_name, email=user.email, email_verified=user.email_verified
         ),
-        producer=PRODUCER,
     )
 
 
@@ -117,7 +116,6 @@ def _publish_updated(*, session: Session, user: User) -> None:
             email_verified=user.email_verified,
             is_active=user.is_active,
         ),
-        producer=PRODUCER,
     )
 
 
@@ -142,7 +140,8 @@ def signup(
     """Create an unverified account and send its verification link; raise SignupRejected on bad fields."""
     fields: dict[str, list[str]] = {}
     username = (username or "").strip()
-    if not username or len(username) > 150 or not USERNAME_RE.match(username):
+    # The username is also the display name: it keeps to the mesh's text rule as well as to its own.
+    if not username or len(username) > 150 or not USERNAME_RE.match(username) or unsafe_character(username):
         fields["username"] = ["Enter a valid username of at most 150 letters, digits and @/./+/-/_ characters."]
     try:
         email = normalize_email(email or "")
@@ -190,10 +189,13 @@ def login(*, session: Session, components: AuthComponents, email: str, password:
     found = repository.find_user_by_email(session=session, email_key=email_key)
     user_id, stored = (found.id, found.password_hash) if found is not None else (None, None)
     repository.end_read(session=session)
+    unverified = found is not None and not found.email_verified
     matches = passwords.verify(stored, password or "")
     rehashed = passwords.hash(password) if matches and stored and passwords.needs_rehash(stored) else None
     if user_id is None:
         raise InvalidCredentials()
+    # Counted on the bus before the write transaction begins, so no lock is held across the round trip.
+    send_link = matches and unverified and components.mail_limits.allow(scope="email_verification", email=email_key)
     user = repository.get_user(session=session, user_id=user_id, lock=True)
     if user is None or not user.can_sign_in or user.password_hash != stored:
         raise InvalidCredentials()  # gone, deactivated or its password changed since we read it
@@ -203,7 +205,7 @@ def login(*, session: Session, components: AuthComponents, email: str, password:
         repository.save(session=session, row=user)
         raise InvalidCredentials()
     if not user.email_verified:
-        if components.mail_limits.allow(scope="email_verification", email=email_key):
+        if send_link:
             links.issue_link(session=session, components=components, user=user, purpose=links.VERIFY_EMAIL)
         raise EmailNotVerified()
     if rehashed is not None:
@@ -388,7 +390,7 @@ def delete_account(*, session: Session, user_id: int) -> None:
     sessions.revoke_all(session=session, user_id=user_id, reason="deleted")
     repository.invalidate_magic_links(session=session, user_id=user_id, now=now)
     repository.delete_identities(session=session, user_id=user_id)
-    add_event(session, UserDeleted(user_id=user_id), producer=PRODUCER)
+    add_event(session, UserDeleted(user_id=user_id))
     log.info("account deleted", extra={"user_id": user_id})
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
@@ -45,6 +46,14 @@ class Settings(ServiceSettings):
     keepalive_expiry_s: float = Field(4.0, gt=0)
     health_timeout_s: float = Field(1.5, gt=0)
     media_cache_max_age_s: int = Field(86400, ge=0)
+    # "caddy" (default): the Caddy proxy relays, this Python app only answers /healthz and /media/ beside it.
+    # "python": this app relays everything itself (slower; kept for platforms without the caddy binary).
+    engine: Literal["caddy", "python"] = "caddy"
+    # Networks (comma-separated CIDRs) whose X-Forwarded-For is believed: the ingress or load balancer in
+    # front of the gateway. Empty: the client address is the socket's peer, whatever a client claims.
+    trusted_proxies: str = ""
+    # Internal port of Caddy's Prometheus metrics (never routed publicly); 0: no metrics listener.
+    metrics_port: int = Field(0, ge=0, lt=65536)
 
     @property
     def service_urls(self) -> dict[str, str]:
@@ -59,6 +68,14 @@ class Settings(ServiceSettings):
             "notifier": self.notifier_url,
         }
         return {name: url.rstrip("/") for name, url in urls.items()}
+
+    @property
+    def trusted_proxy_networks(self) -> list[str]:
+        """The trusted proxy networks as a list, validated."""
+        networks = [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)
+        return networks
 
     @property
     def allowed_origins(self) -> frozenset[str]:

@@ -1,4 +1,7 @@
-"""The gateway's own probes: /healthz aggregates every service's readiness, /readyz is this process, /metrics."""
+"""The gateway's own probes: /healthz aggregates every service's readiness, /readyz is this process.
+
+Metrics are not here: they are served on the internal GATEWAY_METRICS_PORT only (edge.py), never publicly.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,8 @@ import time
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pawgle.gateway.asgi import JSON_MEDIA_TYPE
 
@@ -68,9 +70,3 @@ async def readyz(request: Request) -> JsonResponse:
     """Readiness of the gateway process itself: its upstream pool is open."""
     ready = request.app.state.proxy.client is not None
     return JsonResponse({"status": "ok" if ready else "unavailable"}, status_code=200 if ready else 503)
-
-
-@router.get("/metrics")
-def metrics() -> Response:
-    """Prometheus metrics of this process."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

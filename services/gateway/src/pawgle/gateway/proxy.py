@@ -15,9 +15,11 @@ import anyio
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pawgle.common.clientaddress import CLIENT_IP_HEADER, EDGE_PROOF_HEADER
 from pawgle.common.telemetry import current_trace_headers
 from pawgle.gateway.asgi import send_json_error
 from pawgle.gateway.config import Settings
+from pawgle.gateway.edgeaddress import EdgeAddress
 from pawgle.gateway.routes import RouteTable
 from pawgle.gateway.websocket import WebSocketProxy
 
@@ -46,10 +48,14 @@ _REQUEST_DROP = _HOP_BY_HOP | {
     b"x-forwarded-for",
     b"x-forwarded-proto",
     b"x-forwarded-host",
+    CLIENT_IP_HEADER.encode(),
+    EDGE_PROOF_HEADER.encode(),
 }
 # Our own server writes `server` and `date`; relaying the upstream's would duplicate them.
 _RESPONSE_DROP = _HOP_BY_HOP | {b"server", b"date"}
 _RETRY_SOON = [(b"retry-after", b"1")]
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_REPLAYABLE_BODY_BYTES = 64 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -72,6 +78,7 @@ class Proxy:
         self.settings = settings
         self.upstreams = settings.service_urls
         self.max_body_bytes = settings.max_body_bytes
+        self.edge = EdgeAddress(settings)
         self.client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
@@ -118,10 +125,11 @@ class Proxy:
         if connection_tokens - {b"keep-alive", b"close"}:
             headers = [(k, v) for k, v in headers if k not in connection_tokens]
 
-        # The client address and scheme as the server resolved them: uvicorn applies X-Forwarded-* only from
-        # the proxies listed in --forwarded-allow-ips, so whatever a client claims itself never gets through.
-        client_ip = (scope.get("client") or ("unknown", 0))[0].encode()
+        # The client address is decided here, once: the socket's peer (uvicorn runs without proxy headers), or
+        # X-Forwarded-For's hop through a configured trusted proxy. What a client claims never gets through.
+        client_ip = self.edge.client_ip(scope).encode()
         headers += [(b"x-forwarded-for", client_ip), (b"x-forwarded-proto", scope.get("scheme", "http").encode())]
+        headers += self.edge.proof_headers(client_ip)
         if host:
             headers.append((b"x-forwarded-host", host))
         request_id = (scope.get("state") or {}).get("request_id")
@@ -163,11 +171,38 @@ class Proxy:
         url = self.upstreams[service] + raw_path.decode("latin-1")
         if scope["query_string"]:
             url += "?" + scope["query_string"].decode("latin-1")
-        request = httpx.Request(
-            scope["method"], url, headers=headers, content=self._request_body(receive) if has_body else b""
-        )
+        method = scope["method"]
+        # A small declared body is read first, so the request can be sent again; a large or chunked one
+        # is streamed through and cannot be.
+        replayable = not has_body
+        content: bytes | AsyncIterator[bytes] = b""
         try:
-            response = await self.client.send(request, stream=True)
+            if has_body and content_length is not None and content_length <= _REPLAYABLE_BODY_BYTES:
+                content = b"".join([chunk async for chunk in self._request_body(receive)])
+                replayable = True
+            elif has_body:
+                content = self._request_body(receive)
+        except BodyTooLarge:
+            await self._too_large(send)
+            return
+        except ClientDisconnected:
+            return
+        try:
+            try:
+                response = await self.client.send(
+                    httpx.Request(method, url, headers=headers, content=content), stream=True
+                )
+            except (httpx.ConnectError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # Once, on a fresh connection: the service closed a pooled connection before any byte of the
+                # answer (after an error of another request). Safe when nothing was sent (connect or write
+                # failed) and the body can be sent again, or when the method is idempotent.
+                unsent = isinstance(exc, (httpx.ConnectError, httpx.WriteError))
+                if not replayable or not (unsent or method in _IDEMPOTENT):
+                    raise
+                log.info("%s closed a connection before answering; sending %s again", service, method)
+                response = await self.client.send(
+                    httpx.Request(method, url, headers=headers, content=content), stream=True
+                )
         except BodyTooLarge:
             await self._too_large(send)
             return

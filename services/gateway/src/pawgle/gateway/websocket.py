@@ -13,8 +13,10 @@ from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from pawgle.common.clientaddress import CLIENT_IP_HEADER, EDGE_PROOF_HEADER
 from pawgle.gateway.asgi import header_value
 from pawgle.gateway.config import Settings
+from pawgle.gateway.edgeaddress import EdgeAddress
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,12 @@ _HANDSHAKE = frozenset(
         b"sec-websocket-accept",
         b"origin",
         b"user-agent",
+        # Decided by the gateway, never taken from the client:
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-request-id",
+        CLIENT_IP_HEADER.encode(),
+        EDGE_PROOF_HEADER.encode(),
     }
 )
 _NO_STATUS_CODES = {1005, 1006, 1015}  # reserved: never sent in a close frame
@@ -44,6 +52,7 @@ class WebSocketProxy:
         self.origins = frozenset(origin.encode("latin-1") for origin in settings.allowed_origins)
         self.open_timeout_s = settings.connect_timeout_s
         self.max_message_bytes = settings.max_body_bytes
+        self.edge = EdgeAddress(settings)
 
     async def forward(self, scope: Scope, receive: Receive, send: Send, service: str) -> None:
         """Relay one WebSocket session to `service`; refuse it (403) when the origin or the service says no."""
@@ -57,11 +66,12 @@ class WebSocketProxy:
         if scope["query_string"]:
             url += "?" + scope["query_string"].decode("latin-1")
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k not in _HANDSHAKE]
-        client_ip = (scope.get("client") or ("unknown", 0))[0]
+        client_ip = self.edge.client_ip(scope)
         headers += [
             ("X-Forwarded-For", client_ip),
             ("X-Forwarded-Proto", "wss" if scope.get("scheme") == "wss" else "ws"),
         ]
+        headers += [(k.decode(), v.decode()) for k, v in self.edge.proof_headers(client_ip.encode())]
         request_id = (scope.get("state") or {}).get("request_id")
         if request_id:
             headers.append(("X-Request-ID", request_id))

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from pawgle.common.auth import CurrentUserId
-from pawgle.common.db import SessionDep
+from pawgle.common.db import SessionDep, SessionRoute
 from pawgle.common.schemas import EntityId
 from pawgle.notifier import service
 from pawgle.notifier.schemas import (
@@ -21,7 +21,7 @@ from pawgle.notifier.schemas import (
     NotificationRead,
 )
 
-router = APIRouter(prefix="/api/auth")
+router = APIRouter(prefix="/api/auth", route_class=SessionRoute)
 
 
 def _alert(area: object) -> AlertRead:

@@ -28,8 +28,9 @@ class Settings(ServiceSettings):
     mail_retry_base_s: float = Field(2.0, gt=0)
     mail_retry_max_s: float = Field(600.0, gt=0)
     mail_max_attempts: int = Field(10, ge=1)
-    # Longer than a whole batch can take (batch size x Resend timeout), so a lease never expires mid-batch.
-    mail_lease_s: float = Field(600.0, gt=0)
+    # A claimed batch is leased this long and renewed while it is sent (every third of it), so a sender
+    # that dies frees its mail within seconds. Longer than one Resend call (resend_timeout_s).
+    mail_lease_s: float = Field(30.0, gt=0)
 
     # A chat paging e-mail goes at most once per conversation and recipient in this window.
     chat_page_interval_s: int = Field(15 * 60, ge=0)

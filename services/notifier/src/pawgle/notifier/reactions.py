@@ -15,13 +15,16 @@ from typing import Any
 
 from sqlmodel import Session
 
-from pawgle.common.events.matches import ConversationOpened, ConversationRead, MatchFound, MessageSent
-from pawgle.common.events.pets import PetDeleted, PetEmbedded, PetSnapshot
-from pawgle.common.events.reports import EmbeddingFailed, ReportExpired, ReportFiled
-from pawgle.common.events.users import MagicLinkRequested, UserDeleted, UserRegistered, UserUpdated
+from pawgle.common.bus.gauges import record_dropped
+from pawgle.common.events.auth import MagicLinkRequested, UserDeleted, UserRegistered, UserUpdated
+from pawgle.common.events.chat import ConversationOpened, ConversationRead, MessageSent
+from pawgle.common.events.embeddings import EmbeddingFailed, PetEmbedded
+from pawgle.common.events.matcher import MatchFound
+from pawgle.common.events.pets import PetDeleted, PetSnapshot
+from pawgle.common.events.reports import ReportExpired, ReportFiled
 from pawgle.notifier import geo, repository
 from pawgle.notifier.config import Settings
-from pawgle.notifier.mail import compose, store
+from pawgle.notifier.mail import compose, log_repository
 from pawgle.notifier.models import AlertArea, ChatEmailPaging, Contact, MatchMail, PetName, ReplyToken, utcnow
 
 log = logging.getLogger(__name__)
@@ -88,8 +91,8 @@ def email_users(session: Session, *, key_source: str, user_ids: Sequence[int], c
     """Queue the same e-mail to several users in one statement; users we cannot write to are skipped."""
     contacts = repository.contacts_by_user(session, user_ids)
     mails = [
-        store.QueuedEmail(
-            key=store.email_key(key_source, f"user:{user_id}", composed.kind),
+        log_repository.QueuedEmail(
+            key=log_repository.email_key(key_source, f"user:{user_id}", composed.kind),
             composed=composed,
             to_address=contacts[user_id].email,
             user_id=user_id,
@@ -97,7 +100,7 @@ def email_users(session: Session, *, key_source: str, user_ids: Sequence[int], c
         for user_id in user_ids
         if reachable(contacts.get(user_id))
     ]
-    return store.queue_emails(session, mails)
+    return log_repository.queue_emails(session, mails)
 
 
 def email_user(
@@ -107,8 +110,8 @@ def email_user(
     contact = repository.get_contact(session, user_id)
     if contact is None or not reachable(contact):
         return False
-    key = store.email_key(key_source, f"user:{user_id}", composed.kind)
-    return store.queue_email(
+    key = log_repository.email_key(key_source, f"user:{user_id}", composed.kind)
+    return log_repository.queue_email(
         session, key=key, composed=composed, to_address=contact.email, user_id=user_id, reply_to=reply_to
     )
 
@@ -329,11 +332,12 @@ def on_conversation_read(session: Session, *, data: ConversationRead) -> None:
 def on_magic_link_requested(session: Session, *, event_id: str, data: MagicLinkRequested) -> None:
     """Send the sign-in or verification link, unless it expired while the event waited."""
     if _naive_utc(data.expires_at) <= datetime.now(UTC).replace(tzinfo=None):
-        log.info("magic link expired before it could be sent", extra={"event_id": event_id})
+        # Sending a dead link helps nobody; the user asks for a new one. Counted, so a slow queue shows.
+        record_dropped(data.event_type, "magic link expired before it could be sent", event_id=event_id)
         return
     mail = compose.magic_link_email(purpose=data.purpose, link=data.link)
-    key = store.email_key(event_id, data.email.lower(), mail.kind)
-    store.queue_email(session, key=key, composed=mail, to_address=data.email, user_id=data.user_id)
+    key = log_repository.email_key(event_id, data.email.lower(), mail.kind)
+    log_repository.queue_email(session, key=key, composed=mail, to_address=data.email, user_id=data.user_id)
 
 
 def on_user_changed(session: Session, *, occurred_at: datetime, data: UserRegistered | UserUpdated) -> None:

@@ -1,4 +1,4 @@
-"""Every query of the notifier except the e-mail log's (see mail/store.py)."""
+"""Every query of the notifier except the e-mail log's (see mail/log_repository.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, update
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, delete, func, insert, update
+from sqlalchemy.engine import Row
+from sqlmodel import Session, SQLModel, col, select
 
 from pawgle.common.db import save
 from pawgle.notifier import geo
@@ -23,6 +24,11 @@ from pawgle.notifier.models import (
     ReplyToken,
 )
 
+
+def _columns(model: type[SQLModel]) -> list[Any]:
+    return list(model.__table__.c)  # type: ignore[attr-defined]
+
+
 # --- alert areas ---------------------------------------------------------------------------------
 
 
@@ -32,10 +38,20 @@ def lock_user_alerts(session: Session, user_id: int) -> int:
     return len(rows)
 
 
-def list_alerts(session: Session, user_id: int) -> Sequence[AlertArea]:
-    """A user's areas, newest first."""
-    query = select(AlertArea).where(AlertArea.user_id == user_id)
-    return session.exec(query.order_by(col(AlertArea.created_at).desc(), col(AlertArea.id).desc())).all()
+# The queries every page load runs are built once, with bound parameters: building a SQLAlchemy
+# statement costs more CPU than SQLite takes to answer it (about 150 us against 20 us here). Lists that
+# are only shown read plain rows (same attribute names as the model): making ORM objects of them would
+# cost another ~10 us a row.
+_USER_ALERTS = (
+    select(*_columns(AlertArea))
+    .where(AlertArea.user_id == bindparam("user_id"))
+    .order_by(col(AlertArea.created_at).desc(), col(AlertArea.id).desc())
+)
+
+
+def list_alerts(session: Session, user_id: int) -> Sequence[Row[Any]]:
+    """A user's areas, newest first, as read-only rows."""
+    return session.execute(_USER_ALERTS, params={"user_id": user_id}).all()
 
 
 def get_alert(session: Session, *, user_id: int, alert_id: int) -> AlertArea | None:
@@ -104,16 +120,27 @@ def insert_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
         session.exec(insert(Notification), params=rows)
 
 
-def latest_notifications(session: Session, user_id: int, *, limit: int) -> Sequence[Notification]:
-    """A user's newest notifications, newest first."""
-    query = select(Notification).where(Notification.user_id == user_id)
-    return session.exec(query.order_by(col(Notification.id).desc()).limit(limit)).all()
+_LATEST_NOTIFICATIONS = (
+    select(*_columns(Notification))
+    .where(Notification.user_id == bindparam("user_id"))
+    .order_by(col(Notification.id).desc())
+    .limit(bindparam("limit"))
+)
+_UNREAD_COUNT = (
+    select(func.count())
+    .select_from(Notification)
+    .where(Notification.user_id == bindparam("user_id"), col(Notification.is_read).is_(False))
+)
+
+
+def latest_notifications(session: Session, user_id: int, *, limit: int) -> Sequence[Row[Any]]:
+    """A user's newest notifications, newest first, as read-only rows."""
+    return session.execute(_LATEST_NOTIFICATIONS, params={"user_id": user_id, "limit": limit}).all()
 
 
 def count_unread(session: Session, user_id: int) -> int:
     """A user's unread notifications, all of them."""
-    query = select(func.count()).select_from(Notification)
-    return int(session.exec(query.where(Notification.user_id == user_id, col(Notification.is_read).is_(False))).one())
+    return int(session.exec(_UNREAD_COUNT, params={"user_id": user_id}).one())
 
 
 def get_notification(session: Session, *, user_id: int, notification_id: int) -> Notification | None:

@@ -28,7 +28,7 @@ class AlertCreate(RequestModel):
     radius_km: RadiusKm = 5.0
     status_filter: StatusFilter = ""
 
-    @field_validator("status_filter", mode="before")
+    @field_validator("status_filter", mode="before", json_schema_input_type=StatusFilter | None)
     @classmethod
     def _null_means_any(cls, value: object) -> object:
         return "" if value is None else value

@@ -7,24 +7,26 @@ import html
 import re
 from collections.abc import Sequence
 from email.utils import parseaddr
+from typing import Any
 
+from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from pawgle.common.bus.outbox import add_event
 from pawgle.common.db import save, utcnow
 from pawgle.common.errors import BadRequest, NotFound, Unauthorized
-from pawgle.common.events.matches import EmailReplyReceived
+from pawgle.common.events.chat import EmailReplyReceived
 from pawgle.notifier import reactions, repository
 from pawgle.notifier.config import Settings
-from pawgle.notifier.models import AlertArea, Notification
+from pawgle.notifier.models import AlertArea
 from pawgle.notifier.schemas import AlertCreate, AlertUpdate, InboundReply
 
 MAX_ALERTS_PER_USER = 10
 NOTIFICATION_PAGE = 50
 
 
-def list_alerts(*, session: Session, user_id: int) -> Sequence[AlertArea]:
-    """The caller's alert areas, newest first."""
+def list_alerts(*, session: Session, user_id: int) -> Sequence[Row[Any]]:
+    """The caller's alert areas, newest first (read-only rows with the fields of AlertArea)."""
     return repository.list_alerts(session, user_id)
 
 
@@ -62,8 +64,8 @@ def delete_alert(*, session: Session, user_id: int, alert_id: int) -> None:
     repository.delete_alert(session, get_alert(session=session, user_id=user_id, alert_id=alert_id))
 
 
-def list_notifications(*, session: Session, user_id: int) -> tuple[Sequence[Notification], int]:
-    """The newest 50 notifications and the number of all unread ones (not capped)."""
+def list_notifications(*, session: Session, user_id: int) -> tuple[Sequence[Row[Any]], int]:
+    """The newest 50 notifications (read-only rows with the fields of Notification) and the unread count."""
     return (
         repository.latest_notifications(session, user_id, limit=NOTIFICATION_PAGE),
         repository.count_unread(session, user_id),
@@ -137,5 +139,4 @@ def accept_email_reply(*, session: Session, settings: Settings, payload: Inbound
     add_event(
         session,
         EmailReplyReceived(conversation_id=token_row.conversation_id, sender_id=token_row.user_id, body=body),
-        producer=settings.service_name,
     )

@@ -244,7 +244,11 @@ def to_delivery(msg: Msg) -> Delivery:
 
 
 class ConsumerRunner:
-    """Pull, handle and acknowledge one consumer's events until cancelled; survives broker restarts."""
+    """Pull, handle and acknowledge one consumer's events until stopped; survives broker restarts.
+
+    A worker of its app (see workers.py): `request_stop()` lets the batch in hand commit and be
+    acknowledged, then the loop returns.
+    """
 
     def __init__(
         self,
@@ -266,6 +270,15 @@ class ConsumerRunner:
         self.ack_wait_s = ack_wait_s
         self.stall_check_s = stall_check_s
         self.handled = 0
+        self._stopping = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def request_stop(self) -> None:
+        """Finish the batch in hand, then return from `run()`."""
+        self._stopping = True
 
     def consumer_config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -285,7 +298,7 @@ class ConsumerRunner:
     async def run(self) -> None:
         await asyncio.to_thread(refresh_dead_letter_gauge, self.engine)
         failures = 0
-        while True:
+        while not self._stopping:
             sub: JetStreamContext.PullSubscription | None = None
             try:
                 sub = await self._subscribe()
@@ -307,7 +320,7 @@ class ConsumerRunner:
     async def _pull_until_stalled(self, sub: JetStreamContext.PullSubscription) -> None:
         """Pull batches; return (to resubscribe) when the subscription stops delivering though work waits."""
         idle_since = time.monotonic()
-        while True:
+        while not self._stopping:
             try:
                 msgs = await sub.fetch(self.batch_size, timeout=self.fetch_timeout_s)
             except TimeoutError:  # nats-py raises its own subclass or a bare asyncio.TimeoutError

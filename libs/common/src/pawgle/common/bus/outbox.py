@@ -2,31 +2,65 @@
 
 After that transaction commits, the relay of this engine is woken (see relay.py), so events leave
 within milliseconds without polling; the relay still polls as a safety net.
+
+The producer named in each envelope is the service that owns the database: `create_service_app` records
+it for the service's engine (`set_producer`), so a service never spells its own name at a call site.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+import weakref
 from typing import Any
 
-from sqlalchemy import event as sa_event
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from pawgle.common.bus.tables import OutboxEvent
 from pawgle.common.events.envelope import Envelope, EventData, encode_event, new_event
 from pawgle.common.telemetry import current_trace_headers
+from pawgle.common.workqueue import wake_after_commit
 
-_WAKE_FLAG = "pawgle_outbox_dirty"
-_wakers: dict[int, list[Callable[[], None]]] = {}
-_wakers_lock = threading.Lock()
+OUTBOX_TOPIC = "outbox"
+# A session may name its producer itself (session.info[PRODUCER_KEY]); otherwise its engine's is used.
+PRODUCER_KEY = "pawgle_producer"
+# Keyed weakly by the engine's pool: engines derived with execution_options() share their parent's pool
+# (and database), and a disposed engine's entry goes away with it.
+_producers: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+_producers_lock = threading.Lock()
 
 
-def add_event(session: Session, data: EventData, *, producer: str) -> Envelope[Any]:
-    """Record `data` as an event to publish when (and only if) the session's transaction commits."""
-    envelope = new_event(data, producer=producer)
+def _pool_of(bind: object) -> object:
+    return getattr(bind, "pool", None) or bind
+
+
+def set_producer(engine: object, producer: str) -> None:
+    """Name the service whose events are written through `engine` (create_service_app calls this)."""
+    with _producers_lock:
+        _producers[_pool_of(engine)] = producer
+
+
+def producer_of(session: Session) -> str | None:
+    """The producer this session writes events for: its own info key, else its engine's, else None."""
+    named = session.info.get(PRODUCER_KEY)
+    if named:
+        return str(named)
+    with _producers_lock:
+        return _producers.get(_pool_of(session.get_bind()))
+
+
+def add_event(session: Session, data: EventData, *, producer: str | None = None) -> Envelope[Any]:
+    """Record `data` as an event to publish when (and only if) the session's transaction commits.
+
+    The producer comes from the session (see `producer_of`); `producer=` is for code outside a service
+    app (benchmarks, probes) whose engine no app has named.
+    """
+    name = producer or producer_of(session)
+    if not name:
+        raise ValueError(
+            "add_event: no producer for this session; use the service app's engine, or set_producer(engine, name)"
+        )
+    envelope = new_event(data, producer=name)
     session.add(
         OutboxEvent(
             event_id=envelope.id,
@@ -35,41 +69,5 @@ def add_event(session: Session, data: EventData, *, producer: str) -> Envelope[A
             headers=json.dumps(current_trace_headers()),
         )
     )
-    session.info[_WAKE_FLAG] = True
+    wake_after_commit(session, OUTBOX_TOPIC)
     return envelope
-
-
-def _engine_key(bind: object) -> int:
-    # Engines derived with execution_options() share the pool (and the database) of their parent.
-    pool = getattr(bind, "pool", None)
-    return id(pool) if pool is not None else id(bind)
-
-
-def on_commit_wake(engine: Engine, wake: Callable[[], None]) -> Callable[[], None]:
-    """Call `wake` after every commit on `engine` that added outbox events; returns an unsubscribe."""
-    key = _engine_key(engine)
-    with _wakers_lock:
-        _wakers.setdefault(key, []).append(wake)
-
-    def unsubscribe() -> None:
-        with _wakers_lock:
-            callbacks = _wakers.get(key, [])
-            if wake in callbacks:
-                callbacks.remove(wake)
-
-    return unsubscribe
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if not session.info.pop(_WAKE_FLAG, False):
-        return
-    with _wakers_lock:
-        callbacks = list(_wakers.get(_engine_key(session.get_bind()), []))
-    for wake in callbacks:
-        wake()
-
-
-@sa_event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_WAKE_FLAG, None)

@@ -16,21 +16,24 @@ import os
 from datetime import datetime, timedelta
 
 from nats.js import JetStreamContext
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from pawgle.common.bus.outbox import on_commit_wake
+from pawgle.common import workqueue
+from pawgle.common.bus.outbox import OUTBOX_TOPIC
 from pawgle.common.bus.tables import OutboxEvent, utcnow
-from pawgle.common.db import run_with_retries
+from pawgle.common.db import read_only, run_with_retries
 from pawgle.common.ids import new_ulid
 from pawgle.common.telemetry import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+from pawgle.common.workers import WakeableLoop
+from pawgle.common.workqueue import on_commit_wake
 
 log = logging.getLogger(__name__)
 
 
-class OutboxRelay:
-    """Publish a service's outbox; `run()` until cancelled."""
+class OutboxRelay(WakeableLoop):
+    """Publish a service's outbox; `run()` until stopped (a `WakeableLoop` woken by commits that add events)."""
 
     def __init__(
         self,
@@ -43,49 +46,26 @@ class OutboxRelay:
         poll_interval_s: float = 1.0,
         publish_timeout_s: float = 5.0,
         retention: timedelta = timedelta(hours=1),
+        gauge_interval_s: float = 1.0,
     ) -> None:
+        super().__init__("outbox-relay", self.publish_pending, poll_interval_s=poll_interval_s, max_backoff_s=5.0)
+        self.on_idle = self._between_bursts
         self.engine = engine
         self.js = js
         self.service = service
         self.batch_size = batch_size
         self.lease = lease
-        self.poll_interval_s = poll_interval_s
         self.publish_timeout_s = publish_timeout_s
         self.retention = retention
+        self.gauge_interval_s = gauge_interval_s
         self.owner = f"{service}-{os.getpid()}-{new_ulid()[-6:]}"
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._last_cleanup = 0.0
-
-    def wake(self) -> None:
-        """Thread-safe: ask the relay to look at the outbox now."""
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._last_gauge = 0.0
 
     async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        unsubscribe = on_commit_wake(self.engine, self.wake)
-        failures = 0
+        unsubscribe = on_commit_wake(self.engine, OUTBOX_TOPIC, self.wake)
         try:
-            while True:
-                try:
-                    published = await self.publish_pending()
-                    failures = 0
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    failures += 1
-                    log.warning("outbox relay cycle failed", exc_info=True)
-                    await asyncio.sleep(min(0.2 * 2**failures, 5.0))
-                    continue
-                await self._maybe_cleanup()
-                if published:
-                    continue  # there may be more
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
+            await super().run()
         finally:
             unsubscribe()
 
@@ -113,29 +93,20 @@ class OutboxRelay:
         return True
 
     def _claim_batch(self) -> list[OutboxEvent]:
-        now = utcnow()
-        claim = f"{self.owner}:{new_ulid()}"
-        claimable = or_(OutboxEvent.lease_until.is_(None), OutboxEvent.lease_until < now)
-        with Session(self.engine) as session:
-            seqs = session.exec(
-                select(OutboxEvent.seq)
-                .where(OutboxEvent.published_at.is_(None), claimable)
-                .order_by(OutboxEvent.seq)
-                .limit(self.batch_size)
-            ).all()
-            if not seqs:
-                return []
-            session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.seq.in_(seqs), OutboxEvent.published_at.is_(None), claimable)
-                .values(lease_owner=claim, lease_until=now + self.lease, attempts=OutboxEvent.attempts + 1)
+        with Session(self.engine, expire_on_commit=False) as session:
+            rows = workqueue.claim(
+                session,
+                OutboxEvent,
+                key="seq",
+                due=col(OutboxEvent.published_at).is_(None),
+                order_by=[col(OutboxEvent.seq)],
+                limit=self.batch_size,
+                lease_s=self.lease.total_seconds(),
+                owner=f"{self.owner}:{new_ulid()}",
+                also_set={"attempts": OutboxEvent.attempts + 1},
             )
             session.commit()
-            return list(
-                session.exec(
-                    select(OutboxEvent).where(OutboxEvent.lease_owner == claim).order_by(OutboxEvent.seq)
-                ).all()
-            )
+            return rows
 
     def _settle(self, done: list[int | None], failed: list[int | None]) -> None:
         now = utcnow()
@@ -143,38 +114,47 @@ class OutboxRelay:
             if done:
                 session.execute(
                     update(OutboxEvent)
-                    .where(OutboxEvent.seq.in_(done))
+                    .where(col(OutboxEvent.seq).in_(done))
                     .values(published_at=now, lease_owner=None, lease_until=None)
                 )
             if failed:
                 # Retry soon, not after the whole lease.
                 session.execute(
                     update(OutboxEvent)
-                    .where(OutboxEvent.seq.in_(failed))
+                    .where(col(OutboxEvent.seq).in_(failed))
                     .values(lease_owner=None, lease_until=now + timedelta(milliseconds=500))
                 )
             session.commit()
 
-    async def _maybe_cleanup(self) -> None:
-        loop_time = asyncio.get_running_loop().time()
-        if loop_time - self._last_cleanup < 10:
-            return
-        self._last_cleanup = loop_time
-        backlog = await asyncio.to_thread(self._cleanup_and_count)
-        OUTBOX_BACKLOG.labels(self.service).set(backlog)
+    async def _between_bursts(self) -> None:
+        """After a burst, and after a failed cycle too: keep the backlog gauge true, drop old published rows."""
+        now = asyncio.get_running_loop().time()
+        if now - self._last_cleanup >= 10:
+            self._last_cleanup = now
+            await asyncio.to_thread(self._delete_published_before_retention)
+        if now - self._last_gauge >= self.gauge_interval_s:
+            self._last_gauge = now
+            OUTBOX_BACKLOG.labels(self.service).set(await asyncio.to_thread(outbox_backlog, self.engine))
 
-    def _cleanup_and_count(self) -> int:
+    def _delete_published_before_retention(self) -> None:
         with Session(self.engine) as session:
             session.execute(
                 delete(OutboxEvent).where(
-                    OutboxEvent.published_at.is_not(None),
-                    OutboxEvent.published_at < utcnow() - self.retention,
+                    col(OutboxEvent.published_at).is_not(None),
+                    col(OutboxEvent.published_at) < utcnow() - self.retention,
                 )
             )
             session.commit()
-            return session.exec(
-                select(func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+
+
+def outbox_backlog(engine: Engine) -> int:
+    """Outbox events not yet acknowledged by JetStream (read from the table, so true in any fault)."""
+    with Session(read_only(engine)) as session:
+        return int(
+            session.exec(
+                select(func.count()).select_from(OutboxEvent).where(col(OutboxEvent.published_at).is_(None))
             ).one()
+        )
 
 
 def republish_since(engine: Engine, since: datetime) -> int:
@@ -185,7 +165,7 @@ def republish_since(engine: Engine, since: datetime) -> int:
     with Session(engine) as session:
         result = session.execute(
             update(OutboxEvent)
-            .where(OutboxEvent.published_at >= since)
+            .where(col(OutboxEvent.published_at) >= since)
             .values(published_at=None, lease_owner=None, lease_until=None)
         )
         session.commit()

@@ -1,5 +1,5 @@
-"""Importing this module registers every event type of the mesh."""
+"""Importing this module registers every event type of the mesh: one module per producing service."""
 
-from pawgle.common.events import matches, mesh, pets, reports, users
+from pawgle.common.events import auth, chat, embeddings, matcher, mesh, pets, reports
 
-__all__ = ["matches", "mesh", "pets", "reports", "users"]
+__all__ = ["auth", "chat", "embeddings", "matcher", "mesh", "pets", "reports"]

@@ -1,7 +1,10 @@
 """One envelope for every event; each event type's payload is a versioned pydantic model.
 
-Adding a field keeps an event's version; a breaking change bumps it and registers an upcaster that turns
-the old payload into the new shape, so consumers only ever see the current version.
+Adding an optional field keeps an event's version; any other change (a field removed, renamed, retyped
+or newly required) bumps it, and the class gains a static method `upcast_from_v<N>(data) -> data` that
+turns version N's payload into version N+1's. The decoder finds that chain on the class, so consumers
+only ever see the current version. The catalog test (libs/common/tests/test_event_catalog.py) keeps a
+JSON-schema snapshot of every (type, version) and fails when a change needs a bump it did not get.
 """
 
 from __future__ import annotations
@@ -15,40 +18,43 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pawgle.common.ids import new_ulid
 
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
 
 class EventData(BaseModel):
-    """Base of every event payload. Subclasses set `event_type` (`<entity>.<past_verb>`) and `version`."""
+    """Base of every event payload. Subclasses set `event_type` (`<entity>.<past_verb>`) and `version`.
+
+    A class at version N > 1 defines `upcast_from_v1` ... `upcast_from_v<N-1>` as static methods.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     event_type: ClassVar[str]
     version: ClassVar[int] = 1
 
+    @classmethod
+    def upcaster_from(cls, version: int) -> Upcaster | None:
+        """The function turning `version`'s payload into the next version's, if the class has one."""
+        step = getattr(cls, f"upcast_from_v{version}", None)
+        return step if callable(step) else None
+
 
 _REGISTRY: dict[str, type[EventData]] = {}
-# (event_type, from_version) -> function turning that version's payload into the next version's
-_UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
 def event_model(cls: type[EventData]) -> type[EventData]:
     """Class decorator: register an event payload model under its type."""
     if cls.event_type in _REGISTRY:
         raise ValueError(f"event type {cls.event_type} registered twice")
+    missing = [v for v in range(1, cls.version) if cls.upcaster_from(v) is None]
+    if missing:
+        raise TypeError(f"{cls.__name__} is version {cls.version} but lacks upcast_from_v{missing[0]}")
     _REGISTRY[cls.event_type] = cls
     return cls
 
 
-def upcaster(event_type: str, from_version: int) -> Callable[[Callable[[dict], dict]], Callable[[dict], dict]]:
-    """Register a function that turns version `from_version` of an event's data into the next version."""
-
-    def register(fn: Callable[[dict], dict]) -> Callable[[dict], dict]:
-        _UPCASTERS[(event_type, from_version)] = fn
-        return fn
-
-    return register
-
-
 def registered_types() -> dict[str, type[EventData]]:
+    """Every registered event type and its payload model."""
     return dict(_REGISTRY)
 
 
@@ -100,7 +106,7 @@ def decode_event(raw: bytes | str) -> Envelope[EventData]:
     if version > model.version:
         raise UnknownEventError(f"{event_type} v{version} is newer than this consumer knows (v{model.version})")
     while version < model.version:
-        step = _UPCASTERS.get((event_type, version))
+        step = model.upcaster_from(version)
         if step is None:
             raise UnknownEventError(f"no upcaster for {event_type} v{version}")
         data = step(data)

@@ -1,4 +1,4 @@
-"""Events of the pets service (stream PETS) and the embeddings service's verdicts on pets."""
+"""Events of the pets service (stream PETS)."""
 
 from __future__ import annotations
 
@@ -34,12 +34,3 @@ class PetDeleted(EventData):
     event_type = "pet.deleted"
     pet_id: int
     owner_id: int
-
-
-@event_model
-class PetEmbedded(EventData):
-    event_type = "pet.embedded"
-    pet_id: int
-    owner_id: int
-    model_version: str
-    vector_count: int

@@ -1,4 +1,4 @@
-"""Events of the reports service (stream REPORTS) and the embeddings service's verdicts on reports."""
+"""Events of the reports service (stream REPORTS)."""
 
 from __future__ import annotations
 
@@ -54,23 +54,3 @@ class ReportExpired(EventData):
     report_id: int
     reporter_id: int
     animal_name: str
-
-
-@event_model
-class ReportEmbedded(EventData):
-    event_type = "report.embedded"
-    report_id: int
-    reporter_id: int
-    model_version: str
-
-
-@event_model
-class EmbeddingFailed(EventData):
-    """The image model gave up on a pet's or report's photos after its retries."""
-
-    event_type = "embedding.failed"
-    subject_kind: Literal["pet", "report"]
-    subject_id: int
-    owner_id: int
-    name: str
-    reason: str

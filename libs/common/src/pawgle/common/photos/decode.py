@@ -87,21 +87,40 @@ def _open_checked(data: bytes, *, rules: PhotoRules, label: str) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=_ALLOWED_FORMATS)
     except Image.DecompressionBombError:
         # Pillow's own last-resort refusal (past ~179 MP); our limit is far lower, so say the same thing.
-        raise PhotoDimensionsTooLarge(label=label, width=0, height=0, limit=rules.max_pixels) from None
+        raise PhotoDimensionsTooLarge(
+            label=label, width=0, height=0, limit=rules.max_pixels, kind="any image"
+        ) from None
     except UnidentifiedImageError:
         raise PhotoTypeNotAllowed(label=label, found=_sniff_other_format(data)) from None
     except (OSError, ValueError, SyntaxError, EOFError):
         # A recognised signature with a header that does not parse.
         raise PhotoDamaged(label=label) from None
     width, height = image.size
-    limit = rules.max_pixels if image.format in _JPEG_FAMILY else rules.max_pixels_full_decode
     if width <= 0 or height <= 0:
         image.close()
         raise PhotoDamaged(label=label)
+    kind, bytes_per_pixel = _decode_cost(image)
+    limit = min(rules.max_pixels, rules.max_decode_bytes // bytes_per_pixel)
     if width * height > limit:
         image.close()
-        raise PhotoDimensionsTooLarge(label=label, width=width, height=height, limit=limit)
+        raise PhotoDimensionsTooLarge(label=label, width=width, height=height, limit=limit, kind=kind)
     return image
+
+
+def _decode_cost(image: Image.Image) -> tuple[str, int]:
+    """What kind of image this is, and the peak bytes per pixel its decoding takes (`make bench` measures it)."""
+    if image.format in _JPEG_FAMILY:
+        if image.info.get("progressive"):
+            # libjpeg holds every coefficient of the whole image: 2 bytes per sample, up to 3 per pixel.
+            return "a progressive JPEG", 7
+        return "a JPEG", 1  # decoded at 1/2..1/8 scale, streaming
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if image.format == "WEBP":
+        # libwebp's canvas, Pillow's copy and the conversion, all at full size
+        return ("a WebP image with transparency", 21) if has_alpha else ("a WebP image", 17)
+    if has_alpha:
+        return f"a {image.format} image with transparency", 11  # scaling premultiplies alpha: a full copy
+    return f"a {image.format} image", 6
 
 
 def _decode_upright_srgb(image: Image.Image, *, rules: PhotoRules, label: str) -> Image.Image:
@@ -116,14 +135,20 @@ def _decode_upright_srgb(image: Image.Image, *, rules: PhotoRules, label: str) -
     try:
         image.load()  # the first frame only: an animation's other frames are never decoded
     except Image.DecompressionBombError:
-        raise PhotoDimensionsTooLarge(label=label, width=0, height=0, limit=rules.max_pixels) from None
+        raise PhotoDimensionsTooLarge(
+            label=label, width=0, height=0, limit=rules.max_pixels, kind="any image"
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
         log.info("photo refused as damaged (%s): %s", label, exc)
         raise PhotoDamaged(label=label) from None
     icc = image.info.get("icc_profile")
     orientation = _exif_orientation(image)
     picture = _to_rgb_modes(image)
-    # Scale down before rotating and colour-converting, so those copies are small.
+    # Scale down before rotating and colour-converting, so those copies are small: first by an integer
+    # factor (a cheap box filter), then with Lanczos to the final size, as Pillow's reducing_gap does.
+    factor = max(picture.size) // rules.max_side
+    if factor >= 2:
+        picture = picture.reduce(factor)
     picture.thumbnail((rules.max_side, rules.max_side), Image.Resampling.LANCZOS)
     if orientation in _ORIENTATION_FIX:
         picture = picture.transpose(_ORIENTATION_FIX[orientation])

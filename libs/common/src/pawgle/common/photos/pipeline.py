@@ -63,6 +63,10 @@ class AsyncReadable(Protocol):
     async def read(self, size: int = -1) -> bytes: ...
 
 
+class TransactionAware(Protocol):
+    def in_transaction(self) -> bool: ...
+
+
 def thumbnail_key_for(key: str) -> str:
     """The thumbnail's key beside a photo's key: `pets/<token>.jpg` -> `pets/<token>.thumb.jpg`."""
     stem, _, extension = key.rpartition(".")
@@ -169,8 +173,16 @@ class PhotoPipeline:
         existing: int = 0,
         minimum: int = 0,
         field: str = "images",
+        session: TransactionAware | None = None,
     ) -> list[StoredPhoto]:
-        """Count-check, verify, re-encode and store a request's photos: all of them or (on a 4xx) none."""
+        """Count-check, verify, re-encode and store a request's photos: all of them or (on a 4xx) none.
+
+        Pass the request's database session to have it checked that no transaction is open yet.
+        """
+        if session is not None and session.in_transaction():
+            # A programming error, caught by the caller's tests: decoding inside a transaction would hold
+            # its locks (on SQLite the single write lock) for the whole decode.
+            raise RuntimeError("PhotoPipeline.accept() must run before the request's first database query")
         try:
             check_photo_count(existing + len(uploads), limit=limit, per=per, minimum=minimum)
         except PhotoRejected as exc:

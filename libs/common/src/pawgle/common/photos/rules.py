@@ -15,17 +15,18 @@ class PhotoRules:
     """Limits and output sizes of the photo pipeline; services build one from their settings."""
 
     max_bytes: int = 10 * MEGABYTE
-    # Read from the image header before any pixel is decoded (decompression bombs). JPEG is decoded at a
-    # reduced scale straight from its DCT data ("draft"), so a 50-megapixel phone photo costs about a
-    # quarter of its full size in memory; PNG, GIF and WebP must be decoded whole, so they get a lower cap
-    # (24 MP as RGBA is about 96 MB).
+    # Both read from the image header before any pixel is decoded (decompression bombs). max_pixels caps
+    # every image; max_decode_bytes caps the memory its decoding may take, estimated per format from the
+    # header (decode.py: a camera's baseline JPEG decodes at reduced scale and costs ~1 byte per pixel,
+    # PNG and GIF ~6, either with transparency ~11, a progressive JPEG ~7, WebP 17-21). With the defaults:
+    # JPEG up to 50 MP, PNG and GIF 22 MP (12 with transparency), progressive JPEG 19 MP, WebP 8 MP (6).
     max_pixels: int = 50_000_000
-    max_pixels_full_decode: int = 24_000_000
+    max_decode_bytes: int = 128 * MEGABYTE
     max_side: int = 2048  # stored photos are scaled down to this (long side); enough for any screen and the model
     thumbnail_side: int = 320
     jpeg_quality: int = 85
     webp_quality: int = 85
-    max_concurrent_decodes: int = 2  # each decode holds up to ~100 MB; bounded so a burst cannot exhaust memory
+    max_concurrent_decodes: int = 2  # each decode may hold max_decode_bytes: bounded so a burst cannot exhaust memory
 
     def describe_max_bytes(self) -> str:
         """'10MB' for the default, as the contract's error text spells it."""
@@ -75,11 +76,12 @@ class PhotoTypeNotAllowed(PhotoRejected):
 class PhotoDimensionsTooLarge(PhotoRejected):
     code = "photo_too_many_pixels"
 
-    def __init__(self, *, label: str, width: int, height: int, limit: int) -> None:
+    def __init__(self, *, label: str, width: int, height: int, limit: int, kind: str) -> None:
+        size = f"{width}x{height} pixels ({width * height / 1e6:.1f} megapixels)" if width else "too many pixels"
+        most = f"{limit / 1e6:.0f}" if limit >= 10_000_000 else f"{limit / 1e6:.1f}"
         super().__init__(
-            f"Image dimensions too large: {label} is {width}x{height} pixels "
-            f"({width * height / 1e6:.1f} megapixels); at most {limit / 1e6:g} megapixels are accepted, "
-            "resize the photo and upload it again."
+            f"Image dimensions too large: {label} is {size}; at most {most} megapixels are "
+            f"accepted for {kind}, resize the photo and upload it again."
         )
 
 

@@ -111,7 +111,9 @@ async def _consume_forever(
 
     engine = make_engine(database_url)
     nc = await connect_bus(nats_url, name="probe-consumer")
-    runner = ConsumerRunner(engine, nc, probe_consumer(service, slow_s=slow_s), ack_wait_s=ack_wait_s, batch_size=8)
+    runner = ConsumerRunner(
+        engine, nc, probe_consumer(service, slow_s=slow_s), ack_wait_s=ack_wait_s, batch_size=batch_size
+    )
     await runner.run()
 
 

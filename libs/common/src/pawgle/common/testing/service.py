@@ -33,7 +33,7 @@ T = TypeVar("T")
 S = TypeVar("S", bound=ServiceSettings)
 
 
-def wait_for(condition: Callable[[], T], *, timeout_s: float = 10.0, interval_s: float = 0.02, message: str = "") -> T:
+def wait_for(condition: Callable[[], T], *, timeout_s: float = 15.0, interval_s: float = 0.02, message: str = "") -> T:
     """Poll `condition` until it returns something truthy and return that; fail the test after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.policy
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage as MimeMessage
@@ -58,6 +60,19 @@ class LocalFolderMailer:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+
+    def sweep_temporary_files(self, *, older_than_s: float = 5.0) -> int:
+        """Delete half-written files a killed process left behind (the sender calls this when it starts)."""
+        if not self.folder.is_dir():
+            return 0
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for leftover in self.folder.glob(".tmp-*.eml"):
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    removed += 1
+        return removed
 
     def path_for(self, mail: OutgoingMail) -> Path:
         """The file a message is written to: its creation time, then its key."""

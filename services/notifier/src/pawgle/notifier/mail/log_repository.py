@@ -1,18 +1,19 @@
-"""The e-mail log's queries: queue idempotently, claim due messages with a lease, record the outcome."""
+"""The e-mail log's repository: queue idempotently, claim due messages with a lease, record the outcome.
+
+Queueing asks for the sender to be woken once the transaction commits (see pawgle.common.workqueue).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import secrets
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import event as sa_event
-from sqlalchemy import insert, or_, update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, func, select
 
+from pawgle.common import workqueue
 from pawgle.notifier.mail.compose import ComposedEmail
 from pawgle.notifier.models import EmailMessage, utcnow
 
@@ -21,37 +22,8 @@ PENDING, SENT, FAILED = "pending", "sent", "failed"
 SCRUB_AFTER_SEND = {"sign_in", "verify_email", "password_reset"}
 
 
-_QUEUED_FLAG = "pawgle_notifier_mail_queued"
-_listeners: list[Callable[[], None]] = []
-_listeners_lock = threading.Lock()
-
-
-def on_mail_committed(callback: Callable[[], None]) -> Callable[[], None]:
-    """Call `callback` after each commit that queued e-mail (wakes the sender); returns an unsubscribe."""
-    with _listeners_lock:
-        _listeners.append(callback)
-
-    def unsubscribe() -> None:
-        with _listeners_lock:
-            if callback in _listeners:
-                _listeners.remove(callback)
-
-    return unsubscribe
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if not session.info.pop(_QUEUED_FLAG, False):
-        return
-    with _listeners_lock:
-        callbacks = list(_listeners)
-    for callback in callbacks:
-        callback()
-
-
-@sa_event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_QUEUED_FLAG, None)
+# The topic a commit that queued e-mail wakes (the sender listens on it, per engine).
+MAIL_TOPIC = "notifier-mail"
 
 
 def email_key(event_id: str, recipient: str, kind: str) -> str:
@@ -96,7 +68,7 @@ def queue_emails(session: Session, mails: Sequence[QueuedEmail]) -> int:
     ]
     if rows:
         session.exec(insert(EmailMessage), params=rows)
-        session.info[_QUEUED_FLAG] = True
+        workqueue.wake_after_commit(session, MAIL_TOPIC)
     return len(rows)
 
 
@@ -114,28 +86,31 @@ def queue_email(
     return queue_emails(session, [mail]) == 1
 
 
-def claim_due(session: Session, *, limit: int, lease_s: float, now: datetime | None = None) -> list[EmailMessage]:
-    """Lease up to `limit` due e-mails to this caller (one table, no SKIP LOCKED: works on TiDB too)."""
-    now = now or utcnow()
-    due = (
-        select(EmailMessage.id)
-        .where(EmailMessage.status == PENDING, col(EmailMessage.next_attempt_at) <= now)
-        .where(or_(col(EmailMessage.lease_until).is_(None), col(EmailMessage.lease_until) < now))
-        .order_by(col(EmailMessage.next_attempt_at), col(EmailMessage.id))
-        .limit(limit)
+def claim_due(
+    session: Session, *, limit: int, lease_s: float, owner: str, now: datetime | None = None
+) -> list[EmailMessage]:
+    """Lease up to `limit` due e-mails to `owner`, oldest due first (the caller commits)."""
+    return workqueue.claim(
+        session,
+        EmailMessage,
+        key="id",
+        due=(col(EmailMessage.status) == PENDING) & (col(EmailMessage.next_attempt_at) <= (now or utcnow())),
+        order_by=[col(EmailMessage.next_attempt_at), col(EmailMessage.id)],
+        limit=limit,
+        lease_s=lease_s,
+        owner=owner,
+        now=now,
     )
-    ids = list(session.exec(due).all())
-    if not ids:
-        return []
-    owner = secrets.token_hex(16)
-    session.exec(
-        update(EmailMessage)
-        .where(col(EmailMessage.id).in_(ids), col(EmailMessage.status) == PENDING)
-        .where(or_(col(EmailMessage.lease_until).is_(None), col(EmailMessage.lease_until) < now))
-        .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s))
-    )
-    claimed = select(EmailMessage).where(EmailMessage.lease_owner == owner).order_by(col(EmailMessage.id))
-    return list(session.exec(claimed).all())
+
+
+def renew_lease(session: Session, *, owner: str, lease_s: float) -> int:
+    """Keep `owner`'s claimed e-mails leased while it is still sending them."""
+    return workqueue.renew(session, EmailMessage, owner=owner, lease_s=lease_s)
+
+
+def release_unsent(session: Session, *, owner: str) -> int:
+    """Give back the e-mails `owner` claimed but did not attempt (a stopping sender): due again at once."""
+    return workqueue.release(session, EmailMessage, owner=owner)
 
 
 def mark_sent(session: Session, mail_id: int, *, provider_id: str, now: datetime | None = None) -> None:
