@@ -25,7 +25,7 @@ def migrated_engine(database_url: str) -> Engine:
     """An engine on a database brought to auth's newest schema, writing events as auth (as the app's does)."""
     engine = make_engine(database_url)
     upgrade_to_head(MIGRATIONS, database_url, engine)
-    set_producer(engine, "auth")
+    set_producer(engine, "auth")  # what the app does for its engine: events name their producer
     return engine
 
 
