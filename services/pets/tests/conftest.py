@@ -34,8 +34,7 @@ def _load_factories() -> Any:
 
 factories = _load_factories()
 
-FRONTEND = "https://app.pawgle.test"
-PUBLIC_BASE = "http://localhost:8000"
+FRONTEND = factories.FRONTEND
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def settings_factory(database_url: str, nats_url: str, data_dir: Path) -> Callab
     def make(**overrides: Any) -> Settings:
         fields: dict[str, Any] = {
             "frontend_origin": FRONTEND,
-            "public_base_url": PUBLIC_BASE,
+            "public_base_url": factories.PUBLIC_BASE,
             "owner_wait_s": 0.2,
             "throttle_bucket": f"pets-test-{secrets.token_hex(4)}",
             "throttle_rates": {"pet_write": "100000/min", "found_page": "100000/min"},

@@ -18,6 +18,8 @@ from pawgle.common.testing.service import RunningService
 from pawgle.common.testing.service import wait_for as wait_for  # the tests import it from here
 
 DATA = Path(__file__).parent / "data"
+FRONTEND = "https://app.pawgle.test"
+PUBLIC_BASE = "http://localhost:8000"
 _ids = itertools.count(int(time.time() * 1000) % 1_000_000_000)
 
 
