@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from pawgle.common.db import SessionDep, SessionRoute
 from pawgle.common.throttle import Throttle
 from pawgle.pets import service
-from pawgle.pets.routing import BlobsDep, SettingsDep
+from pawgle.pets.routing import PhotoUrlDep, SettingsDep
 from pawgle.pets.schemas import FoundPet, PetCount, PublicPet
 
 router = APIRouter(prefix="/api/auth", route_class=SessionRoute)
@@ -16,15 +16,15 @@ FOUND_PAGE_THROTTLE = Throttle("found_page", "60/min", by="ip")
 
 
 @router.get("/found/{animal_id}/", response_model=FoundPet, dependencies=[Depends(FOUND_PAGE_THROTTLE)])
-def found_pet(animal_id: str, session: SessionDep, blobs: BlobsDep) -> FoundPet:
+def found_pet(animal_id: str, session: SessionDep, url: PhotoUrlDep) -> FoundPet:
     """The finder's page of a QR tag: the pet's name, kind and one photo; nothing about its owner."""
-    return service.found_pet(session=session, animal_id=animal_id, url=blobs.url)
+    return service.found_pet(session=session, animal_id=animal_id, url=url)
 
 
 @router.get("/dashboard/pets/", response_model=list[PublicPet])
-def dashboard_pets(session: SessionDep, blobs: BlobsDep, settings: SettingsDep) -> list[PublicPet]:
+def dashboard_pets(session: SessionDep, url: PhotoUrlDep, settings: SettingsDep) -> list[PublicPet]:
     """Public pets, newest first, with only id, name, type, breed, category and images."""
-    return service.public_pets(session=session, url=blobs.url, limit=settings.dashboard_limit)
+    return service.public_pets(session=session, url=url, limit=settings.dashboard_limit)
 
 
 @router.get("/pets/count/", response_model=PetCount)

@@ -40,14 +40,15 @@ _OWNER = select(*_columns(Owner)).where(Owner.user_id == bindparam("user_id"))
 
 def owner_pets(session: Session, owner_id: int) -> Sequence[Row[Any]]:
     """The owner's live pets, newest first, as read-only rows."""
-    return session.execute(_OWNER_PETS, params={"owner_id": owner_id}).all()
+    # Core rows straight from the connection: the ORM layer would cost more than the query (hot path).
+    return session.connection().execute(_OWNER_PETS, {"owner_id": owner_id}).all()
 
 
 def photo_keys_of(session: Session, pet_ids: Sequence[int]) -> dict[int, list[str]]:
     """Each pet's photo keys in display order."""
     keys: dict[int, list[str]] = {pet_id: [] for pet_id in pet_ids}
     if pet_ids:
-        for row in session.execute(_PHOTOS_OF_PETS, params={"pet_ids": list(pet_ids)}).all():
+        for row in session.connection().execute(_PHOTOS_OF_PETS, {"pet_ids": list(pet_ids)}).all():
             keys[int(row.pet_id)].append(str(row.key))
     return keys
 
@@ -176,7 +177,7 @@ def forget_blob_deletions(session: Session, keys: Sequence[str]) -> None:
 
 
 def owner_row(session: Session, user_id: int) -> Row[Any] | None:
-    return session.execute(_OWNER, params={"user_id": user_id}).first()
+    return session.connection().execute(_OWNER, {"user_id": user_id}).first()
 
 
 def get_owner(session: Session, user_id: int) -> Owner | None:

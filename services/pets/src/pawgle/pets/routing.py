@@ -24,6 +24,10 @@ def _photos(request: Request) -> PhotoPipeline:
     return request.app.state.photos
 
 
+def _photo_url(request: Request) -> Callable[[str], str]:
+    return request.app.state.photo_url
+
+
 def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -31,6 +35,7 @@ def _settings(request: Request) -> Settings:
 BlobsDep = Annotated[BlobStore, Depends(_blobs)]
 PhotosDep = Annotated[PhotoPipeline, Depends(_photos)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+PhotoUrlDep = Annotated[Callable[[str], str], Depends(_photo_url)]
 
 
 async def in_thread(session: Session, work: Callable[[], T]) -> T:

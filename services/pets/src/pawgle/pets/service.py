@@ -16,6 +16,7 @@ from pawgle.common.db import save, utcnow
 from pawgle.common.errors import BadRequest, NotFound
 from pawgle.common.events.pets import PetCreated, PetDeleted, PetUpdated
 from pawgle.common.photos import StoredPhoto, owned_photo_keys
+from pawgle.common.schemas import format_timestamp
 from pawgle.pets import repository
 from pawgle.pets.config import Settings
 from pawgle.pets.models import Pet, PetPhoto
@@ -55,22 +56,32 @@ class PetWrite:
 # --- reading ---------------------------------------------------------------------------------------
 
 
+def pet_object(pet: Any, keys: Sequence[str], url: UrlOf) -> dict[str, Any]:
+    """The contract's Pet object (shape of PetRead) of a row (ORM object or plain row) and its photo keys.
+
+    A plain dict: the profile lists every pet of its owner on each page load, and a validated model per
+    pet would cost more CPU than the queries (every value comes from our own row).
+    """
+    return {
+        "id": pet.id,
+        "name": pet.name,
+        "type": pet.type,
+        "category": pet.category,
+        "breed": pet.breed,
+        "isPublic": pet.is_public,
+        "additionalInfo": additional_info(pet.additional_info),
+        "animal_id": pet.animal_id,
+        "registered_at": format_timestamp(pet.registered_at),
+        "images": [url(key) for key in keys],
+        "feature_status": pet.feature_status,
+        "owner": pet.owner_id,
+        "features": [],
+    }
+
+
 def pet_read(pet: Any, keys: Sequence[str], url: UrlOf) -> PetRead:
-    """The contract's Pet object of a row (ORM object or plain row) and its photo keys."""
-    return PetRead(
-        id=pet.id,
-        name=pet.name,
-        type=pet.type,
-        category=pet.category,
-        breed=pet.breed,
-        isPublic=pet.is_public,
-        additionalInfo=additional_info(pet.additional_info),
-        animal_id=pet.animal_id,
-        registered_at=pet.registered_at,
-        images=[url(key) for key in keys],
-        feature_status=pet.feature_status,
-        owner=pet.owner_id,
-    )
+    """The Pet object as a response model (single-pet answers)."""
+    return PetRead.model_validate(pet_object(pet, keys, url))
 
 
 def owner_of(*, session: Session, user_id: int) -> OwnerRead | None:
@@ -81,11 +92,11 @@ def owner_of(*, session: Session, user_id: int) -> OwnerRead | None:
     return OwnerRead(id=user_id, username=row.username, email=row.email)
 
 
-def owner_pets(*, session: Session, owner_id: int, url: UrlOf) -> list[PetRead]:
-    """The owner's pets, newest first (P1)."""
+def owner_pets(*, session: Session, owner_id: int, url: UrlOf) -> list[dict[str, Any]]:
+    """The owner's pets, newest first, as Pet objects (P1)."""
     pets = repository.owner_pets(session, owner_id)
     keys = repository.photo_keys_of(session, [pet.id for pet in pets])
-    return [pet_read(pet, keys[pet.id], url) for pet in pets]
+    return [pet_object(pet, keys[pet.id], url) for pet in pets]
 
 
 def get_pet(*, session: Session, owner_id: int, pet_id: int) -> Pet:
