@@ -163,3 +163,31 @@ def test_another_users_pet_is_404_for_every_owner_route(pets) -> None:
     mine = pets.client.get("/api/auth/profile/", headers=pets.headers(owner)).json()["pets"]
     assert [p["name"] for p in mine] == ["Hachi"]
     assert pets.client.get("/api/auth/profile/", headers=as_stranger).json()["pets"] == []
+
+
+def test_the_original_field_names_for_a_photo_are_accepted(pets) -> None:
+    owner = next_id()
+    for field in ("image", "file", "pet_image"):
+        response = pets.client.post(
+            "/api/auth/pets/add/", data=pet_form(), files=images(photo(), field=field), headers=pets.headers(owner)
+        )
+        assert response.status_code == 201, field
+        assert len(response.json()["pet"]["images"]) == 1
+
+
+def test_existing_images_must_be_our_photo_urls_of_a_deleted_pet_of_the_caller(pets) -> None:
+    owner = next_id()
+    live = add_pet(pets, owner).json()["pet"]
+    for sent, status in [
+        (["https://tracker.example/pixel.gif"], 400),
+        ("not json", 400),
+        (live["images"], 400),  # a photo of another live pet of the caller: edit that pet instead
+    ]:
+        raw = sent if isinstance(sent, str) else json.dumps(sent)
+        response = pets.client.post(
+            "/api/auth/pets/add/", data=pet_form(name="Other", existing_images=raw), headers=pets.headers(owner)
+        )
+        assert response.status_code == status, (sent, response.text)
+    assert [p["id"] for p in pets.client.get("/api/auth/profile/", headers=pets.headers(owner)).json()["pets"]] == [
+        live["id"]
+    ]
