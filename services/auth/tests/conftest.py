@@ -95,7 +95,10 @@ def hold_cookie(client: TestClient, value: str, name: str = "pawgle_refresh") ->
     """Make `value` the one refresh cookie the client sends (as a browser tab holding it would)."""
     # Setting it beside the server's own cookie would send two cookies of one name, and which one the
     # server reads then depends on the HTTP client library's jar order.
-    client.cookies.delete(name)
+    # Every jar entry of that name goes (the server's has its own domain and path, which `delete(name)`
+    # alone does not match in every client library), then the one value is set.
+    for cookie in [c for c in client.cookies.jar if c.name == name]:
+        client.cookies.jar.clear(cookie.domain, cookie.path, cookie.name)
     client.cookies.set(name, value)
 
 
