@@ -36,6 +36,8 @@ def _fake_secret(key: str, service: str, data_dir: Path) -> str:
         "secret-access-key": "s" * 40,
         "resend-api-key": "re_test_key",
         "forward-secret": "f" * 32,
+        "edge-secret": "e" * 64,
+        service: "bus-password",  # pawgle-nats-users: one key per service
     }
     return values[key]
 

@@ -87,6 +87,14 @@ def last_link_token(app: FastAPI, email: str, purpose: str | None = None) -> str
 PASSWORD = "Correct-Horse-42"
 
 
+def hold_cookie(client: TestClient, value: str, name: str = "pawgle_refresh") -> None:
+    """Make `value` the one refresh cookie the client sends (as a browser tab holding it would)."""
+    # Setting it beside the server's own cookie would send two cookies of one name, and which one the
+    # server reads then depends on the HTTP client library's jar order.
+    client.cookies.delete(name)
+    client.cookies.set(name, value)
+
+
 def from_address(ip: str) -> dict[str, str]:
     """Headers that make a request from loopback count as coming from client `ip`, as behind the gateway."""
     # X-Pawgle-Client-Ip is what the gateway sends (believed from a trusted peer); X-Forwarded-For is
