@@ -140,7 +140,9 @@ def test_mine_has_every_status_and_the_callers_own_contact_fields(reports: Runni
     report = file_report(reports, reporter, status="found")
     file_report(reports, other, status="found")
     response = reports.client.post(
-        f"/api/auth/pets/locations/{report['id']}/status/", json={"status": "resolved"}, headers=reports.headers(reporter)
+        f"/api/auth/pets/locations/{report['id']}/status/",
+        json={"status": "resolved"},
+        headers=reports.headers(reporter),
     )
     assert response.status_code == 200
     (mine,) = locations(reports, reporter, "/api/auth/user/pet-locations/")

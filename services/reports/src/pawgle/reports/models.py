@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, Float, Index, String, Text, Time
+from sqlalchemy import BigInteger, Boolean, Column, Date, Double, Index, String, Text, Time
 from sqlmodel import Field, SQLModel
 
 from pawgle.common.db import NEVER_REUSE_IDS, BigId, PreciseDateTime, utcnow
@@ -27,11 +27,12 @@ class Report(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     reporter_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     status: str = Field(sa_column=Column(String(8), nullable=False))
-    latitude: float = Field(sa_column=Column(Float, nullable=False))
-    longitude: float = Field(sa_column=Column(Float, nullable=False))
+    # Double precision: MySQL's FLOAT keeps about 7 digits, metres off at this scale.
+    latitude: float = Field(sa_column=Column(Double, nullable=False))
+    longitude: float = Field(sa_column=Column(Double, nullable=False))
     # Where the public sees it: the exact point for found reports, the centre of its grid cell for lost ones.
-    map_lat: float = Field(sa_column=Column(Float, nullable=False))
-    map_lon: float = Field(sa_column=Column(Float, nullable=False))
+    map_lat: float = Field(sa_column=Column(Double, nullable=False))
+    map_lon: float = Field(sa_column=Column(Double, nullable=False))
     animal_name: str = Field(sa_column=Column(String(100), nullable=False))
     type: str = Field(sa_column=Column(String(100), nullable=False))
     breed: str = Field(sa_column=Column(String(100), nullable=False))
