@@ -119,7 +119,9 @@ def fuzz_service(
         command += ["--max-time", str(max_time_s)]
     if seed is not None:
         command += ["--seed", str(seed)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # Run from the report folder: schemathesis keeps a cache folder in its working directory.
+    (report_dir / service).mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=report_dir / service)
     reports = sorted((report_dir / service).glob("*.json"))
     if not reports:
         raise RuntimeError(f"schemathesis wrote no report for {service}:\n{done.stdout}\n{done.stderr}")

@@ -139,7 +139,7 @@ async def test_a_flood_of_random_kids_costs_one_fetch_and_repeats_are_answered_f
     for token in tokens[:50]:  # the same forged kids again: known unknowns, no fetch and no wait
         with pytest.raises(Unauthorized):
             await verifier.verify_async(token)
-    assert time.monotonic() - started < 0.25
+    assert time.monotonic() - started < 1.0  # 50 fetches would take 15 s
     assert fake.hits == 1
 
 
@@ -171,7 +171,7 @@ async def test_the_whole_set_is_refreshed_in_the_background_while_requests_go_on
     slow_jwks: tuple[SlowJwks, str], issuer: TokenIssuer
 ) -> None:
     fake, jwks_url = slow_jwks
-    fake.delay_s = 1.0
+    fake.delay_s = 2.0
     cache = JwksCache(jwks_url, min_refresh_interval_s=0.0, max_age_s=10.0, refresh_after_s=0.1)
     cache.set_keys(issuer.jwks)
     verifier = AccessTokenVerifier(cache, issuer=issuer.issuer, audience=issuer.audience)
@@ -181,13 +181,12 @@ async def test_the_whole_set_is_refreshed_in_the_background_while_requests_go_on
     started = time.monotonic()
     for user_id in range(10):
         assert (await verifier.verify_async(issuer.token(user_id))).user_id == user_id
-    assert time.monotonic() - started < 0.5, "a request waited for the refresh"
-    await asyncio.sleep(0.2)
-    assert fake.hits == 1  # started in the background, once
-    deadline = time.monotonic() + 5
+    assert time.monotonic() - started < 1.0, "a request waited for the refresh"
+    deadline = time.monotonic() + 10
     while cache.known_key(rotated.kid) is None and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
-    assert cache.known_key(rotated.kid) is not None
+    assert cache.known_key(rotated.kid) is not None  # the refreshed set is in place
+    assert fake.hits == 1  # started in the background, once for the ten requests
 
 
 def test_the_sync_check_inside_an_event_loop_answers_from_memory(
@@ -214,3 +213,17 @@ def test_a_local_cache_never_fetches(issuer: TokenIssuer) -> None:
     with pytest.raises(Unauthorized):
         asyncio.run(verifier.verify_async(forged(issuer)))
     assert cache.fetches == 0
+
+
+@pytest.mark.parametrize("answer", [FakeResponse(200, ["not", "a", "set"]), FakeResponse(200, b"{"), FakeResponse(503)])
+async def test_a_broken_jwks_answer_keeps_the_known_keys_and_refuses_unknown_kids(
+    issuer: TokenIssuer, answer: FakeResponse
+) -> None:
+    with fake_http_server(lambda _request: answer) as base:
+        cache = JwksCache(f"{base}/jwks/", min_refresh_interval_s=0.0)
+        cache.set_keys(issuer.jwks)
+        verifier = AccessTokenVerifier(cache, issuer=issuer.issuer, audience=issuer.audience)
+        with pytest.raises(Unauthorized):
+            await verifier.verify_async(forged(issuer))
+        assert (await verifier.verify_async(issuer.token(9))).user_id == 9
+        assert cache.fetches == 1

@@ -88,3 +88,21 @@ def test_a_405_lists_every_method_the_path_serves(tmp_path: Path) -> None:
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST"
     assert response.json()["detail"] == "Method not allowed."
+
+
+def test_a_field_the_service_requires_is_required_in_the_schema_though_it_has_a_default() -> None:
+    from pydantic import ConfigDict
+
+    from pawgle.common.openapi import required_in_schema
+    from pawgle.common.schemas import RequestModel
+
+    class Login(RequestModel):
+        model_config = ConfigDict(json_schema_extra=required_in_schema("email"))
+        email: str = ""
+        remember: bool = False
+
+    schema = Login.model_json_schema()
+    assert schema["required"] == ["email"]
+    assert schema["properties"]["email"]["minLength"] == 1
+    assert "default" not in schema["properties"]["email"]
+    assert Login.model_validate({}).email == ""  # validation keeps the service's own 400 for a missing field

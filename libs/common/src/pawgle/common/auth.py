@@ -173,7 +173,10 @@ class JwksCache:
         self._unknown[kid] = time.monotonic()
         self._unknown.move_to_end(kid)
         while len(self._unknown) > self.negative_cache_size:
-            self._unknown.popitem(last=False)
+            try:
+                self._unknown.popitem(last=False)
+            except KeyError:  # emptied meanwhile by another thread
+                break
 
     def _start_fetch(self) -> None:
         """Start the async fetch on the running loop unless one is already in flight (single flight)."""
@@ -189,7 +192,7 @@ class JwksCache:
                 response = await client.get(self.url)
                 response.raise_for_status()
                 self.set_keys(response.json())
-        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad answer (even a malformed set) only keeps the old keys
             log.warning("cannot refresh the JWKS from %s: %r", self.url, exc)
         finally:
             self.fetches += 1
@@ -216,7 +219,7 @@ class JwksCache:
             response = httpx.get(self.url, timeout=self.timeout_s)
             response.raise_for_status()
             self.set_keys(response.json())
-        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad answer (even a malformed set) only keeps the old keys
             log.warning("cannot refresh the JWKS from %s: %r", self.url, exc)
         finally:
             self.fetches += 1

