@@ -49,6 +49,7 @@ ROUTE_TABLE: tuple[tuple[str, str], ...] = (
     ("/api/auth/pets/locations/{id}/status/", "reports"),
     ("/api/auth/pets/locations/{id}/renew/", "reports"),
     ("/api/lost_pets/", "reports"),
+    ("/api/partners/**", "reports"),
     # embeddings: image search
     ("/api/auth/pets/search/", "embeddings"),
     # chat: conversations and messages, and the contact-owner modal that opens one

@@ -29,6 +29,11 @@ class Settings(ServiceSettings):
     list_cap: int = Field(1000, ge=1, le=10000)
     max_description_chars: int = Field(2000, ge=1, le=20000)
 
+    # Partner feeds: rows per request, and the photo fetch (only from the partner's hosts) limits.
+    partner_max_rows: int = Field(10_000, ge=1, le=100_000)
+    partner_photo_timeout_s: float = Field(10.0, gt=0, le=60)
+    partner_photo_concurrency: int = Field(4, ge=1, le=32)
+
     throttle_enabled: bool = True
     throttle_bucket: str = "throttles"
     # Per-scope overrides, e.g. REPORTS_THROTTLE_RATES='{"report_pet": "60/min"}'.

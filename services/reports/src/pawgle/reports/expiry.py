@@ -18,6 +18,7 @@ from pawgle.common.db import read_only, run_with_retries, utcnow
 from pawgle.common.events.reports import ReportExpired, ReportExpiring
 from pawgle.reports import repository
 from pawgle.reports.config import Settings
+from pawgle.reports.metrics import REPORTS_EXPIRED
 
 
 @dataclass
@@ -88,4 +89,5 @@ def expire_once(engine: Engine, settings: Settings) -> ExpiryRun:
         due = repository.due_ids(session, now=now, limit=settings.expiry_batch_size)
     run.expiring_sent = sum(_notice(engine, report_id, settings) for report_id in expiring)
     run.expired = sum(_expire(engine, report_id) for report_id in due)
+    REPORTS_EXPIRED.inc(run.expired)
     return run

@@ -11,7 +11,7 @@ from pawgle.common.blobs import blob_store_from_env
 from pawgle.common.photos import PhotoPipeline
 from pawgle.common.throttle import ThrottleStore, TrustedProxies
 from pawgle.common.workers import PeriodicJob, Worker
-from pawgle.reports import api
+from pawgle.reports import api, partner_api
 from pawgle.reports.config import Settings
 from pawgle.reports.consumers import handlers
 from pawgle.reports.expiry import expire_once
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="PawGle reports",
-        routers=[api.router, api.public_router],
+        routers=[api.router, api.public_router, partner_api.router],
         migrations=MIGRATIONS,
         handlers=handlers,
         workers=workers,

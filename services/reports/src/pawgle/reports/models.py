@@ -55,6 +55,8 @@ class Report(SQLModel, table=True):
     pet_category: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     # Waiting for the pets service to link (or create) the reporter's pet of this name, type and breed.
     wants_pet: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    # Set on reports a partner organisation pushed (see partners.py).
+    partner_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     reported_at: datetime = Field(default_factory=utcnow, sa_column=Column(PreciseDateTime, nullable=False))
     resolved_at: datetime | None = Field(default=None, sa_column=Column(PreciseDateTime, nullable=True))
     expires_at: datetime = Field(sa_column=Column(PreciseDateTime, nullable=False))
@@ -85,3 +87,32 @@ class ReportViewer(SQLModel, table=True):
 
     user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     report_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False, index=True))
+
+
+class Partner(SQLModel, table=True):
+    """A shelter or rescue group that pushes found animals with an API key an operator issued."""
+
+    __tablename__ = "reports_partners"
+    __table_args__ = (NEVER_REUSE_IDS,)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    # The organisation's PawGle account: the reporter of its reports, who answers chats about them.
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    key_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    # Hosts (host or host:port, comma-separated) its photo URLs may point at; nothing else is fetched.
+    photo_hosts: str = Field(default="", sa_column=Column(Text, nullable=False))
+    revoked: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(PreciseDateTime, nullable=False))
+
+
+class PartnerRow(SQLModel, table=True):
+    """Which report a partner's row became: re-sending a feed updates it instead of duplicating it."""
+
+    __tablename__ = "reports_partner_rows"
+
+    partner_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    external_id: str = Field(sa_column=Column(String(100), primary_key=True))
+    report_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    photo_url: str = Field(default="", sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(PreciseDateTime, nullable=False))

@@ -16,6 +16,7 @@ from pawgle.common.photos import StoredPhoto
 from pawgle.reports import repository
 from pawgle.reports.config import Settings
 from pawgle.reports.forms import PetNotFound, ReportForm
+from pawgle.reports.metrics import REPORTS_FILED
 from pawgle.reports.models import KnownPet, Report
 from pawgle.reports.privacy import public_position
 from pawgle.reports.repository import MapQuery
@@ -52,6 +53,7 @@ def snapshot_fields(report: Report) -> dict[str, Any]:
         "reported_at": report.reported_at,
         "wants_pet": report.wants_pet and report.pet_id is None,
         "expires_at": report.expires_at,
+        "partner_id": report.partner_id,
     }
 
 
@@ -79,7 +81,13 @@ def unlink_pet(report: Report) -> None:
 
 
 def file_report(
-    *, session: Session, reporter_id: int, form: ReportForm, photo: StoredPhoto | None, settings: Settings
+    *,
+    session: Session,
+    reporter_id: int,
+    form: ReportForm,
+    photo: StoredPhoto | None,
+    settings: Settings,
+    partner_id: int | None = None,
 ) -> Report:
     """Save a new report by its reporter (D10), link the reporter's pet if wanted, and publish report.filed."""
     now = utcnow()
@@ -106,6 +114,7 @@ def file_report(
         feature_status="pending" if photo else "completed",
         reported_at=now,
         expires_at=now + ttl_for(form.status, settings),
+        partner_id=partner_id,
     )
     if form.pet_id is not None:
         pet = repository.known_pet(session, form.pet_id)
@@ -123,6 +132,7 @@ def file_report(
             report.wants_pet = True
     save(session, report)
     publish(session, ReportFiled, report)
+    REPORTS_FILED.labels(report.status, "partner" if partner_id is not None else "app").inc()
     return report
 
 
