@@ -3,16 +3,26 @@ only for those entitled (D3a and the location-privacy rule)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from pawgle.common.schemas import format_timestamp
+from sqlalchemy.engine import Row
+
+from pawgle.reports.models import Report
 
 UrlOf = Callable[[str], str]
 # Legacy or partner rows may hold markup characters; the web app renders these fields through innerHTML
 # and cannot escape them (contract D8), so they are stripped on the way out too.
+_COLUMN_NAMES = tuple(column.name for column in Report.__table__.c)
 _MARKUP = str.maketrans("", "", '<>"`')
+
+
+def _timestamp(value: datetime) -> str:
+    # The contract's format (ISO-8601 UTC, microseconds, Z) for the naive UTC values the columns hold;
+    # isoformat is about twenty times cheaper than strftime, which matters at a thousand rows a page.
+    return value.isoformat(timespec="microseconds") + "Z"
 
 
 def _clean(value: str | None) -> str:
@@ -26,60 +36,70 @@ class Viewer:
     user_id: int | None
     conversation_reports: Collection[int] = ()
 
-    def sees_exactly(self, report: Any) -> bool:
+    def sees_exactly(self, row: Mapping[str, Any]) -> bool:
         """The reporter, the linked pet's owner and the report's conversation participants see the exact place."""
         if self.user_id is None:
             return False
         return (
-            report.reporter_id == self.user_id
-            or report.pet_owner_id == self.user_id
-            or report.id in self.conversation_reports
+            row["reporter_id"] == self.user_id
+            or row["pet_owner_id"] == self.user_id
+            or row["id"] in self.conversation_reports
         )
+
+
+def fields_of(report: Any) -> Mapping[str, Any]:
+    """A report's columns by name: a query row converted once (reading a Row's attributes costs ~1.5 us
+    each, a thousand rows times thirty fields a page), or an ORM Report's attributes."""
+    if isinstance(report, Row):
+        return dict(zip(report._fields, report, strict=True))
+    return {name: getattr(report, name) for name in _COLUMN_NAMES}
 
 
 def location(report: Any, *, viewer: Viewer, url: UrlOf, with_contact: bool = False) -> dict[str, Any]:
     """The Location object of a report row (ORM object or plain row); `with_contact` only for its reporter (L4)."""
-    exact = viewer.sees_exactly(report)
-    approximate = not exact and (report.map_lat, report.map_lon) != (report.latitude, report.longitude)
-    name = _clean(report.pet_name or report.animal_name)
-    image_url = url(report.image_key) if report.image_key else None
+    row = fields_of(report)
+    exact = viewer.sees_exactly(row)
+    approximate = not exact and (row["map_lat"], row["map_lon"]) != (row["latitude"], row["longitude"])
+    name = _clean(row["pet_name"] or row["animal_name"])
+    image_url = url(row["image_key"]) if row["image_key"] else None
     body: dict[str, Any] = {
-        "id": report.id,
-        "latitude": report.latitude if exact else report.map_lat,
-        "longitude": report.longitude if exact else report.map_lon,
+        "id": row["id"],
+        "latitude": row["latitude"] if exact else row["map_lat"],
+        "longitude": row["longitude"] if exact else row["map_lon"],
         "location_is_approximate": approximate,
-        "status": report.status,
+        "status": row["status"],
         "animal_name": name,
         "pet_name": name,
-        "type": _clean(report.pet_type or report.type),
-        "breed": _clean(report.pet_breed or report.breed),
-        "category": report.pet_category or report.category,
+        "type": _clean(row["pet_type"] or row["type"]),
+        "breed": _clean(row["pet_breed"] or row["breed"]),
+        "category": row["pet_category"] or row["category"],
         # The pet's id only for its owner; everyone else gets null with pet_name set (contract L-object).
-        "pet": report.pet_id if report.pet_id is not None and report.pet_owner_id == viewer.user_id else None,
-        "description": report.description,
-        "last_seen_date": report.last_seen_date.isoformat() if report.last_seen_date else None,
-        "last_seen_time": report.last_seen_time.strftime("%H:%M:%S") if report.last_seen_time else None,
-        "reported_at": format_timestamp(report.reported_at),
-        "resolved_at": format_timestamp(report.resolved_at) if report.resolved_at else None,
-        "expires_at": format_timestamp(report.expires_at),
-        "is_expired": report.expired_at is not None,
+        "pet": row["pet_id"] if row["pet_id"] is not None and row["pet_owner_id"] == viewer.user_id else None,
+        "description": row["description"],
+        "last_seen_date": row["last_seen_date"].isoformat() if row["last_seen_date"] else None,
+        "last_seen_time": row["last_seen_time"].strftime("%H:%M:%S") if row["last_seen_time"] else None,
+        "reported_at": _timestamp(row["reported_at"]),
+        "resolved_at": _timestamp(row["resolved_at"]) if row["resolved_at"] else None,
+        "expires_at": _timestamp(row["expires_at"]),
+        "is_expired": row["expired_at"] is not None,
         "image_url": image_url,
         "image": image_url,
-        "feature_status": report.feature_status,
-        "is_test": report.is_test,
+        "feature_status": row["feature_status"],
+        "is_test": row["is_test"],
     }
-    if with_contact and viewer.user_id is not None and report.reporter_id == viewer.user_id:
-        body["contact_name"] = report.contact_name
-        body["contact_phone"] = report.contact_phone
-        body["contact_email"] = report.contact_email
+    if with_contact and viewer.user_id is not None and row["reporter_id"] == viewer.user_id:
+        body["contact_name"] = row["contact_name"]
+        body["contact_phone"] = row["contact_phone"]
+        body["contact_email"] = row["contact_email"]
     return body
 
 
 def lost_pet_entry(report: Any) -> dict[str, Any]:
     """X2 (the orphan /lost page, public): id, the public position and the pet's name."""
+    row = fields_of(report)
     return {
-        "id": report.id,
-        "latitude": report.map_lat,
-        "longitude": report.map_lon,
-        "pet": {"name": _clean(report.pet_name or report.animal_name)},
+        "id": row["id"],
+        "latitude": row["map_lat"],
+        "longitude": row["map_lon"],
+        "pet": {"name": _clean(row["pet_name"] or row["animal_name"])},
     }

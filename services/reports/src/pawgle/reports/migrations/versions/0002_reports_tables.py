@@ -53,7 +53,7 @@ def upgrade() -> None:
     op.create_index("ix_reports_reporter_id", "reports", ["reporter_id"])
     op.create_index("ix_reports_pet_id", "reports", ["pet_id"])
     op.create_index("ix_reports_pet_owner_id", "reports", ["pet_owner_id"])
-    op.create_index("ix_reports_list", "reports", ["status", "expired_at", "reported_at"])
+    op.create_index("ix_reports_list", "reports", ["expired_at", "reported_at", "id"])
     op.create_index("ix_reports_map_position", "reports", ["map_lat", "map_lon"])
     op.create_index("ix_reports_due", "reports", ["expired_at", "expires_at"])
     op.create_table(
