@@ -7,22 +7,43 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
-from pawgle.common.db import SessionDep, SessionRoute, read_only
+from pawgle.common.db import SessionRoute, read_only, run_with_retries
 from pawgle.common.errors import BadRequest
 from pawgle.common.photos import StoredPhoto
 from pawgle.reports import partners, service
 from pawgle.reports.metrics import PARTNER_ROWS
 from pawgle.reports.partner_photos import allowed_hosts, fetch_and_store
-from pawgle.reports.routing import PhotosDep, SettingsDep, in_thread, json_response
+from pawgle.reports.routing import PhotosDep, SettingsDep, json_response
 
 router = APIRouter(prefix="/api/partners", route_class=SessionRoute)
 PartnerKey = Annotated[str | None, Header(alias="X-Partner-Key")]
 MAX_JSON_BYTES = 50 * 1024 * 1024
+IMPORT_CHUNK = 250
+
+
+def _import_chunk(
+    engine: Any, partner: Any, rows: list[Any], result: partners.FeedResult, settings: Any
+) -> list[StoredPhoto]:
+    def work() -> tuple[list[StoredPhoto], partners.FeedResult]:
+        counts = partners.FeedResult()  # fresh per attempt: a retried chunk is counted once
+        with Session(engine, expire_on_commit=False) as writer:
+            replaced = partners.import_rows(
+                session=writer, partner=partner, rows=rows, result=counts, settings=settings
+            )
+            writer.commit()
+            return replaced, counts
+
+    replaced, counts = run_with_retries(work)
+    result.created += counts.created
+    result.updated += counts.updated
+    result.unchanged += counts.unchanged
+    return replaced
 
 
 async def _import(
-    request: Request, session: Session, key: str | None, rows: list[Any], first_number: int, photos: Any, settings: Any
+    request: Request, key: str | None, rows: list[Any], first_number: int, photos: Any, settings: Any
 ) -> Response:
     engine = request.app.state.engine
     # Who is calling and what they sent before: a short read, never held while photos are fetched.
@@ -52,16 +73,17 @@ async def _import(
             result.refuse(row.number, row.external_id, outcome)
             refused_numbers.add(row.number)
     accepted = [row for row in valid if row.number not in refused_numbers]
-    new_photos = [row.photo for row in accepted if row.photo is not None]
+    # Written in chunks, each its own short transaction: a 10,000-row feed must not hold SQLite's one
+    # write lock (and with it every other writer, the outbox relay included) for its whole import.
+    replaced: list[StoredPhoto] = []
+    done = 0
     try:
-        replaced = await in_thread(
-            session,
-            lambda: partners.import_rows(
-                session=session, partner=partner, rows=accepted, result=result, settings=settings
-            ),
-        )
+        for start in range(0, len(accepted), IMPORT_CHUNK):
+            chunk = accepted[start : start + IMPORT_CHUNK]
+            replaced += await run_in_threadpool(_import_chunk, engine, partner, chunk, result, settings)
+            done = start + len(chunk)
     except BaseException:
-        await photos.discard(new_photos)
+        await photos.discard([row.photo for row in accepted[done:] if row.photo is not None])
         raise
     await photos.discard(replaced)
     result.errors.sort(key=lambda error: error["row"])
@@ -71,9 +93,7 @@ async def _import(
 
 
 @router.post("/found/")
-async def push_found(
-    request: Request, session: SessionDep, photos: PhotosDep, settings: SettingsDep, key: PartnerKey = None
-) -> Response:
+async def push_found(request: Request, photos: PhotosDep, settings: SettingsDep, key: PartnerKey = None) -> Response:
     """JSON push: `{"rows": [row, ...]}`, each row with the columns of partners.COLUMNS."""
     raw = await request.body()
     if len(raw) > MAX_JSON_BYTES:
@@ -85,12 +105,12 @@ async def push_found(
     rows = document.get("rows") if isinstance(document, dict) else None
     if not isinstance(rows, list):
         raise BadRequest('The body must be JSON: {"rows": [...]}.')
-    return await _import(request, session, key, rows, 1, photos, settings)
+    return await _import(request, key, rows, 1, photos, settings)
 
 
 @router.post("/found/csv/")
 async def upload_found_csv(
-    request: Request, session: SessionDep, photos: PhotosDep, settings: SettingsDep, key: PartnerKey = None
+    request: Request, photos: PhotosDep, settings: SettingsDep, key: PartnerKey = None
 ) -> Response:
     """CSV upload (the body as text/csv, or a multipart `file`); rows are numbered by their line in the file."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -103,4 +123,4 @@ async def upload_found_csv(
         raw = await request.body()
     rows = partners.rows_from_csv(raw)
     # Line 1 is the header: the first data row is line 2.
-    return await _import(request, session, key, rows, 2, photos, settings)
+    return await _import(request, key, rows, 2, photos, settings)
