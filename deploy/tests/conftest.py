@@ -69,6 +69,9 @@ def parse_metrics(source: str) -> dict[str, Metric]:
 def metrics() -> dict[str, Metric]:
     found = parse_metrics(TELEMETRY.read_text(encoding="utf-8"))
     assert found, f"no metrics found in {TELEMETRY}"
+    # A service's own metrics live in its metrics.py (e.g. reports filed, expiries, partner rows).
+    for module in sorted(REPO.glob("services/*/src/pawgle/*/metrics.py")):
+        found.update(parse_metrics(module.read_text(encoding="utf-8")))
     return found
 
 
