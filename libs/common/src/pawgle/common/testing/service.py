@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 import nats
+import nats.js.errors
 from anyio.from_thread import BlockingPortal
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -110,7 +111,10 @@ class RunningService:
     def drained(self, event_type: str) -> bool:
         """True once the consumer of `event_type` has every published event delivered and acknowledged."""
         spec = ConsumerSpec(service=self.settings.service_name, event_type=event_type, handler=lambda s, e: None)
-        info = self.portal.call(self.app.state.js.consumer_info, spec.stream, spec.name)
+        try:
+            info = self.portal.call(self.app.state.js.consumer_info, spec.stream, spec.name)
+        except nats.js.errors.NotFoundError:
+            return False  # the app's consumer loop has not created its durable consumer yet
         return info.num_pending == 0 and info.num_ack_pending == 0
 
     def wait_until_handled(self, event_type: str, *, timeout_s: float = 10.0) -> None:
