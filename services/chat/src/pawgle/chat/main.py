@@ -1,18 +1,38 @@
-"""The chat service process.
+"""The chat service process: conversations and messages API, contact-owner, and its event consumers."""
 
-Only the shared skeleton so far (health, readiness, metrics, the bus connection and outbox relay):
-its domain is not built yet, so every public path it will own answers a JSON 404 through the gateway.
-"""
+from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from pawgle.chat.api import router
 from pawgle.chat.config import Settings
+from pawgle.chat.consumers import handlers
 from pawgle.common.app import create_service_app
+from pawgle.common.blobs import blob_store_from_env
+from pawgle.common.photos import PhotoPipeline
+
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the chat service app."""
+    """Build the chat app: the photo pipeline is made at startup and closed at shutdown."""
     settings = settings or Settings()
-    return create_service_app(settings, title="PawGle chat", migrations=Path(__file__).with_name("migrations"))
+
+    async def build_photos(app: FastAPI) -> None:
+        app.state.blobs = blob_store_from_env(data_dir=settings.data_dir, public_base_url=settings.public_base_url)
+        app.state.photos = PhotoPipeline(app.state.blobs)
+
+    async def close_photos(app: FastAPI) -> None:
+        app.state.photos.close()
+
+    return create_service_app(
+        settings,
+        title="PawGle chat",
+        routers=[router],
+        migrations=MIGRATIONS,
+        handlers=handlers,
+        on_startup=build_photos,
+        on_shutdown=close_photos,
+    )
