@@ -248,3 +248,67 @@ def test_timestamps_of_quick_sends_are_strictly_increasing(chat) -> None:
     stamps = [send(chat, a, conv, f"m{i}").json()["created_at"] for i in range(5)]
     assert stamps == sorted(stamps)
     assert len(set(stamps)) == 5
+
+
+CONTACT = "/api/auth/pets/contact-owner/"
+
+
+def contact(chat, user: int | None, **fields):
+    headers = chat.headers(user) if user is not None else {"Authorization": "Bearer null"}
+    files = fields.pop("files", None)
+    return chat.client.post(CONTACT, data=fields, files=files, headers=headers)
+
+
+def test_contact_owner_lands_in_the_conversation_without_contact_details(chat) -> None:
+    owner, reporter, caller = next_id(), next_id(), next_id()
+    report = file_report(chat, reporter_id=reporter, pet_id=next_id(), pet_owner_id=owner, status="lost")
+    form = {
+        "pet_location_id": str(report.report_id),
+        "message": "I have your dog",
+        "contact_name": "Carol",
+        "contact_email": "carol@example.org",
+        "contact_phone": "+33 6 12 34 56 78",
+    }
+    sent = contact(chat, caller, files=[("image", ("dog.jpg", jpeg(), "image/jpeg"))], **form)
+    assert sent.status_code == 200, sent.text
+    body = sent.json()
+    assert body["success"] is True
+    assert body["message"].startswith("Your message has been sent.")
+    conv = body["conversation_id"]
+    for user in (owner, reporter):
+        got = messages(chat, user, conv).json()["messages"]
+        assert [m["body"] for m in got] == ["I have your dog"]
+        assert len(got[0]["attachments"]) == 1
+        assert "carol" not in str(got).lower()
+        assert "12 34" not in str(got)
+    # The same caller again reuses the conversation (like C2).
+    assert contact(chat, caller, **form).json()["conversation_id"] == conv
+
+
+def test_contact_owner_refusals_keep_the_envelope(chat) -> None:
+    report = file_report(chat)
+    anon = contact(chat, None, pet_location_id=str(report.report_id), message="hi")
+    assert anon.status_code == 401
+    assert anon.json()["success"] is False
+    assert anon.json()["message"] == "Please sign in to contact the owner."
+    user = next_id()
+    missing = contact(chat, user, pet_location_id=str(report.report_id), message="  ")
+    assert missing.status_code == 400
+    assert missing.json() == missing.json() | {
+        "success": False,
+        "message": "Missing required fields",
+    }
+    unknown = contact(chat, user, pet_location_id="987654321", message="hi")
+    assert unknown.status_code == 404
+    assert unknown.json()["message"] == "Pet location record not found"
+
+
+def test_contact_owner_is_throttled_ten_per_hour_per_user(chat) -> None:
+    report = file_report(chat)
+    user = next_id()
+    answers = [contact(chat, user, pet_location_id=str(report.report_id), message=f"m{i}") for i in range(11)]
+    assert [a.status_code for a in answers[:10]] == [200] * 10
+    assert answers[10].status_code == 429
+    assert answers[10].json()["success"] is False
+    assert "throttled" in answers[10].json()["message"]
+    assert contact(chat, next_id(), pet_location_id=str(report.report_id), message="other user").status_code == 200

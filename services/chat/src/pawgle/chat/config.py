@@ -1,5 +1,6 @@
 """Settings of the chat service (env prefix CHAT_)."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from pawgle.common.config import ServiceSettings
@@ -11,5 +12,7 @@ class Settings(ServiceSettings):
     service_name: str = "chat"
     # The public origin; the gateway serves the shared local media folder under /media/ (unused with S3/R2).
     public_base_url: str = "http://localhost:8000"
-    # Contact-owner (L7) sends per user per hour (contract scope contact_owner, D9).
-    contact_owner_per_hour: int = 10
+    # Throttles (contact-owner is scope contact_owner, 10/hour per user; overrides may only raise it).
+    throttle_enabled: bool = True
+    throttle_bucket: str = "throttles"
+    throttle_rates: dict[str, str] = Field(default_factory=dict)

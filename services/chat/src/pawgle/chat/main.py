@@ -6,12 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from pawgle.chat.api import router
+from pawgle.chat import api, contact
 from pawgle.chat.config import Settings
 from pawgle.chat.consumers import handlers
 from pawgle.common.app import create_service_app
 from pawgle.common.blobs import blob_store_from_env
 from pawgle.common.photos import PhotoPipeline
+from pawgle.common.throttle import ThrottleStore
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -23,6 +24,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def build_photos(app: FastAPI) -> None:
         app.state.blobs = blob_store_from_env(data_dir=settings.data_dir, public_base_url=settings.public_base_url)
         app.state.photos = PhotoPipeline(app.state.blobs)
+        app.state.throttle_store = await ThrottleStore.open(
+            app.state.js,
+            bucket=settings.throttle_bucket,
+            replicas=settings.stream_replicas,
+            overrides=settings.throttle_rates,
+            enabled=settings.throttle_enabled,
+        )
 
     async def close_photos(app: FastAPI) -> None:
         app.state.photos.close()
@@ -30,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="PawGle chat",
-        routers=[router],
+        routers=[api.router, contact.router],
         migrations=MIGRATIONS,
         handlers=handlers,
         on_startup=build_photos,

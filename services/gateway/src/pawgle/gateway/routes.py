@@ -86,7 +86,6 @@ PLANNED: frozenset[str] = frozenset(
         "/api/auth/pets/locations/{id}/status/",
         "/api/lost_pets/",
         "/api/auth/pets/search/",
-        "/api/auth/pets/contact-owner/",
         "/api/auth/matches/**",
     }
 )
