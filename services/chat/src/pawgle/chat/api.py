@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from pawgle.chat import service
+from pawgle.chat import live, service
 from pawgle.chat.schemas import ConversationRead, MessagePage, MessageRead
 from pawgle.common.auth import CurrentUserId
 from pawgle.common.blobs import BlobStore
@@ -112,19 +112,23 @@ async def send_message(
     if not text and not stored:
         raise BadRequest("Empty message")
 
-    def work() -> MessageRead:
+    def work() -> tuple[MessageRead, list[int]]:
         conversation = service.get_conversation(session, conversation_id, user_id)
         message = service.post_message(
             session, conversation, sender_id=user_id, body=text, attachment_keys=[p.key for p in stored]
         )
         session.commit()
-        return service.message_bodies(session, [message], user_id, store)[0]
+        body = service.message_bodies(session, [message], user_id, store)[0]
+        return body, service.participant_ids(session, conversation.id)
 
     try:
-        return await run_in_threadpool(work)
+        sent, participants = await run_in_threadpool(work)
     except BaseException:
         await request.app.state.photos.discard(stored)
         raise
+    # After the commit: a stream's client that polls on this notice finds the message.
+    await live.notify(request, participants, "message", conversation_id=conversation_id, message_id=sent.id)
+    return sent
 
 
 async def accept_photos(request: Request, files: list[UploadFile]) -> list[StoredPhoto]:

@@ -12,6 +12,9 @@ class Settings(ServiceSettings):
     service_name: str = "chat"
     # The public origin; the gateway serves the shared local media folder under /media/ (unused with S3/R2).
     public_base_url: str = "http://localhost:8000"
+    # Signs the short-lived stream tickets; set the same value on every chat process (random when unset,
+    # which is only right for a single process).
+    stream_ticket_secret: str | None = None
     # Throttles (contact-owner is scope contact_owner, 10/hour per user; overrides may only raise it).
     throttle_enabled: bool = True
     throttle_bucket: str = "throttles"

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from pawgle.chat import service
+from pawgle.chat import live, service
 from pawgle.chat.api import StoreDep, accept_photos
 from pawgle.chat.models import ReportCard
 from pawgle.common.auth import OptionalUserId
@@ -47,11 +47,11 @@ async def contact_owner(
         raise BadRequest("Message too long", success=False)
     stored = await accept_photos(request, [image] if image is not None else [])
 
-    def work() -> str:
+    def work() -> tuple[str, str, list[int]]:
         if session.get(ReportCard, report_id) is None:
             raise NotFound("Pet location record not found", success=False)
         conversation = service.start_conversation(session, report_id, user_id)
-        service.post_message(
+        message = service.post_message(
             session,
             conversation,
             sender_id=user_id,
@@ -60,13 +60,14 @@ async def contact_owner(
             via_contact_owner=True,
         )
         session.commit()
-        return conversation.id
+        return conversation.id, message.id, service.participant_ids(session, conversation.id)
 
     try:
-        conversation_id = await run_in_threadpool(work)
+        conversation_id, message_id, participants = await run_in_threadpool(work)
     except BaseException:
         await request.app.state.photos.discard(stored)
         raise
+    await live.notify(request, participants, "message", conversation_id=conversation_id, message_id=message_id)
     return {"success": True, "message": SENT, "conversation_id": conversation_id}
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from pawgle.chat import api, contact
+from pawgle.chat import api, contact, live
 from pawgle.chat.config import Settings
 from pawgle.chat.consumers import handlers
 from pawgle.common.app import create_service_app
@@ -24,6 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def build_photos(app: FastAPI) -> None:
         app.state.blobs = blob_store_from_env(data_dir=settings.data_dir, public_base_url=settings.public_base_url)
         app.state.photos = PhotoPipeline(app.state.blobs)
+        secret = settings.stream_ticket_secret
+        app.state.stream_ticket_secret = secret.encode() if secret else secrets.token_bytes(32)
         app.state.throttle_store = await ThrottleStore.open(
             app.state.js,
             bucket=settings.throttle_bucket,
@@ -38,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="PawGle chat",
-        routers=[api.router, contact.router],
+        routers=[live.router, api.router, contact.router],
         migrations=MIGRATIONS,
         handlers=handlers,
         on_startup=build_photos,
