@@ -10,8 +10,6 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CHAT_", extra="ignore", populate_by_name=True)
 
     service_name: str = "chat"
-    # The public origin; the gateway serves the shared local media folder under /media/ (unused with S3/R2).
-    public_base_url: str = "http://localhost:8000"
     # Signs the short-lived stream tickets; set the same value on every chat process (random when unset,
     # which is only right for a single process).
     stream_ticket_secret: str | None = None
