@@ -312,3 +312,24 @@ def test_contact_owner_is_throttled_ten_per_hour_per_user(chat) -> None:
     assert answers[10].json()["success"] is False
     assert "throttled" in answers[10].json()["message"]
     assert contact(chat, next_id(), pet_location_id=str(report.report_id), message="other user").status_code == 200
+
+
+def test_contact_details_are_revealed_only_when_both_sides_offered(chat) -> None:
+    a, b = next_id(), next_id()
+    report = file_report(chat, reporter_id=b)
+    conv = start(chat, a, report.report_id).json()["id"]
+    path = f"{BASE}{conv}/contact/"
+    offered = chat.client.post(path, json={"contact": "a: 0612345678"}, headers=chat.headers(a)).json()
+    assert offered["offered"] is True
+    assert offered["shared"] == []
+    # b has not offered: b sees nothing of a.
+    assert chat.client.get(path, headers=chat.headers(b)).json()["shared"] == []
+    both = chat.client.post(path, json={"contact": "b@example.org"}, headers=chat.headers(b)).json()
+    assert both["shared"] == [{"user_id": a, "contact": "a: 0612345678"}]
+    assert chat.client.get(path, headers=chat.headers(a)).json()["shared"] == [
+        {"user_id": b, "contact": "b@example.org"}
+    ]
+    chat.client.delete(path, headers=chat.headers(a))
+    assert chat.client.get(path, headers=chat.headers(b)).json()["shared"] == []
+    assert chat.client.get(path, headers=chat.headers(next_id())).status_code == 403
+    assert chat.client.post(path, json={"contact": ""}, headers=chat.headers(a)).status_code == 400

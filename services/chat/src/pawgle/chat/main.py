@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from pawgle.chat import api, contact, live
+from pawgle.chat import api, contact, exchange, live
 from pawgle.chat.config import Settings
 from pawgle.chat.consumers import handlers
 from pawgle.common.app import create_service_app
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="PawGle chat",
-        routers=[live.router, api.router, contact.router],
+        routers=[live.router, api.router, contact.router, exchange.router],
         migrations=MIGRATIONS,
         handlers=handlers,
         on_startup=build_photos,

@@ -100,3 +100,14 @@ class Attachment(SQLModel, table=True):
     message_id: str = Field(sa_column=Column(String(36), nullable=False, index=True))
     key: str = Field(sa_column=Column(String(200), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(PreciseDateTime, nullable=False))
+
+
+class ContactOffer(SQLModel, table=True):
+    """One participant's own consent to share their contact text in one conversation (never set by others)."""
+
+    __tablename__ = "conversation_contact_offers"
+
+    conversation_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    contact: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(PreciseDateTime, nullable=False))
