@@ -9,11 +9,14 @@ settings)` (or `with running_service(...) as running:`) in a fixture; tests publ
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import nats
@@ -135,3 +138,18 @@ def running_service(
     app.state.token_verifier.jwks.set_keys(tokens.jwks)
     with TestClient(app, base_url=base_url) as client:
         yield RunningService(app=app, client=client, settings=settings, tokens=tokens)
+
+
+def load_test_module(name: str, path: Path) -> ModuleType:
+    """Import a service's tests/factories.py (or similar) under a private module name, once.
+
+    Every service has a tests/factories.py; importing each as `factories` would make them shadow each other.
+    """
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
