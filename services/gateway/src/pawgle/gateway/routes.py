@@ -70,8 +70,6 @@ ROUTE_TABLE: tuple[tuple[str, str], ...] = (
 PLANNED: frozenset[str] = frozenset(
     {
         "/api/auth/pets/search/",
-        "/api/auth/chat/**",
-        "/api/auth/pets/contact-owner/",
         "/api/auth/matches/**",
     }
 )
