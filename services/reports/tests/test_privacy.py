@@ -60,7 +60,7 @@ def test_the_reporter_sees_the_exact_place_and_a_found_report_is_exact_for_every
     assert (theirs[found["id"]]["latitude"], theirs[found["id"]]["longitude"]) == (48.1, 11.5)
 
 
-def test_a_conversation_participant_sees_the_exact_place(reports: RunningService) -> None:
+def test_a_participant_of_a_match_conversation_sees_the_exact_place(reports: RunningService) -> None:
     reporter, finder, stranger = next_id(), next_id(), next_id()
     report = file_report(reports, reporter, status="lost")
     reports.publish(
@@ -68,6 +68,7 @@ def test_a_conversation_participant_sees_the_exact_place(reports: RunningService
             conversation_id="c0ffee00-0000-4000-8000-000000000001",
             report_id=report["id"],
             participant_ids=[reporter, finder],
+            match_id=next_id(),
         )
     )
 
@@ -79,6 +80,22 @@ def test_a_conversation_participant_sees_the_exact_place(reports: RunningService
     assert (row["latitude"], row["longitude"]) == (LAT, LON)
     (strangers,) = [r for r in locations(reports, stranger) if r["id"] == report["id"]]
     assert (strangers["latitude"], strangers["longitude"]) != (LAT, LON)
+
+
+def test_starting_a_conversation_with_a_reporter_does_not_reveal_the_exact_place(reports: RunningService) -> None:
+    reporter, curious = next_id(), next_id()
+    report = file_report(reports, reporter, status="lost")
+    reports.publish(
+        ConversationOpened(
+            conversation_id="c0ffee00-0000-4000-8000-000000000002",
+            report_id=report["id"],
+            participant_ids=[reporter, curious],
+        )
+    )
+    reports.wait_until_handled("conversation.opened")
+    (row,) = [r for r in locations(reports, curious) if r["id"] == report["id"]]
+    assert row["location_is_approximate"]
+    assert (row["latitude"], row["longitude"]) != (LAT, LON)
 
 
 def test_a_bounding_box_searches_the_public_position_not_the_exact_one(reports: RunningService) -> None:

@@ -58,7 +58,13 @@ def on_pet_deleted(session: Session, *, data: PetDeleted) -> None:
 
 
 def on_conversation_opened(session: Session, *, data: ConversationOpened) -> None:
-    """The participants of a conversation about a report see its exact place."""
+    """The participants of a conversation the matcher opened about a report see its exact place.
+
+    Only a match's conversation counts: anyone signed in may start a conversation with a reporter (to say
+    they have seen the pet), and that alone must not reveal where the reporter lives.
+    """
+    if data.match_id is None:
+        return
     repository.add_viewers(session, data.report_id, data.participant_ids)
 
 
