@@ -85,7 +85,6 @@ PLANNED: frozenset[str] = frozenset(
         "/api/auth/pets/report/",
         "/api/auth/pets/locations/{id}/status/",
         "/api/lost_pets/",
-        "/api/auth/pets/search/",
         "/api/auth/chat/**",
         "/api/auth/pets/contact-owner/",
         "/api/auth/matches/**",
