@@ -47,9 +47,11 @@ fuzz: install ## schemathesis (all checks) against every built service's OpenAPI
 eval: install ## Same-animal retrieval, generic vs identity model (EVAL_DATA=<identity>/<photo> folder; default dogfacenet-dev)
 	$(PY) -m pawgle.embeddings.model.evaluate $(if $(EVAL_DATA),--data $(EVAL_DATA)) $(EVAL_ARGS)
 
-train-identity: install ## Train the identity head on cached EfficientNet-Lite0 features (CPU torch, ~10-20 min) and export it to ONNX
+# torch comes first and from pip, which takes this machine's CPU wheel; uv then finds it installed and adds
+# only the rest of the training extra (an open torch range through uv would fetch a multi-GB CUDA build).
+train-identity: install ## Train the identity head (CPU torch; ~10 min on 2 idle cores, 2 min once features are cached) and export it to ONNX
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -e 'services/embeddings[training]'
+	$(UV) pip install --quiet --python $(PY) -e 'services/embeddings[training]'
 	$(PY) services/embeddings/training/train_identity.py $(TRAIN_ARGS)
 
 clean: ## Remove the virtualenv and caches (keeps .data, your local data)

@@ -35,15 +35,41 @@ from pawgle.common.natsserver import NatsServer, nats_server_binary
 from pawgle.common.testing.probe import latencies_us, migrate_probe_db, publish_pings, tally_count
 from pawgle.common.workers import stop_tasks
 
-RUNS = 3
+# The defaults are the published figures' settings; the env lets one compare (PAWGLE_BENCH_CONSUMER_BATCH=8).
+RUNS = int(os.environ.get("PAWGLE_BENCH_RUNS", "3"))
 THROUGHPUT_EVENTS = 10_000
 PER_TRANSACTION = 50
 PACED_RATE = 500
 PACED_SECONDS = 10
-CONSUMER_BATCH = 256
-RELAY_BATCH = 256
+CONSUMER_BATCH = int(os.environ.get("PAWGLE_BENCH_CONSUMER_BATCH", "256"))
+RELAY_BATCH = int(os.environ.get("PAWGLE_BENCH_RELAY_BATCH", "256"))
 
 Case = Callable[[Engine, Engine], Awaitable[dict[str, float]]]
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) a process has used so far; this process when `pid` is None."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU used per event by the producer (this process), the consumer process and the nats-server.
+
+    Unlike events/s, CPU per event barely moves when other work shares the machine: it says what the
+    path costs, and 2 cores / (sum of CPU per event) bounds what this machine could do alone.
+    """
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self.start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+    def per_event_ms(self, events: int) -> dict[str, float]:
+        return {name: (cpu_seconds(pid) - self.start[name]) * 1000 / events for name, pid in self.pids.items()}
 
 
 def _filesystem_of(path: Path) -> str:
@@ -91,6 +117,9 @@ async def _wait_for(engine: Engine, count: int, timeout_s: float) -> float:
     raise TimeoutError(f"only {tally_count(engine)} of {count} events handled in {timeout_s} s")
 
 
+NATS_PID: int | None = None
+
+
 async def _run_case(root: Path, name: str, nats_url: str, case: Case) -> dict[str, float]:
     producer_url = f"sqlite:///{root / name}-producer.sqlite3"
     consumer_url = f"sqlite:///{root / name}-consumer.sqlite3"
@@ -120,7 +149,10 @@ async def _run_case(root: Path, name: str, nats_url: str, case: Case) -> dict[st
         # Warm up: the consumer process is up and subscribed once it has handled one event.
         publish_pings(producer_db, ["warm-up"])
         await _wait_for(consumer_db, 1, 60)
-        return await case(producer_db, consumer_db)
+        meter = CpuMeter({"producer": None, "consumer": consumer.pid, "nats-server": NATS_PID})
+        figures = await case(producer_db, consumer_db)
+        cpu = meter.per_event_ms(int(figures["events"]))
+        return figures | {f"cpu_{k}": v for k, v in cpu.items()}
     finally:
         await stop_tasks([relay_task])
         consumer.terminate()
@@ -136,7 +168,7 @@ async def flood(producer_db: Engine, consumer_db: Engine) -> dict[str, float]:
     writer = asyncio.create_task(asyncio.to_thread(publish_pings, producer_db, keys, per_transaction=PER_TRANSACTION))
     finished = await _wait_for(consumer_db, len(keys) + 1, 300)
     await writer
-    return {"events_per_s": len(keys) / (finished - started)}
+    return {"events_per_s": len(keys) / (finished - started), "events": len(keys)}
 
 
 async def paced(producer_db: Engine, consumer_db: Engine) -> dict[str, float]:
@@ -156,7 +188,7 @@ async def paced(producer_db: Engine, consumer_db: Engine) -> dict[str, float]:
     await _wait_for(consumer_db, total + 1, 180)
     thread.join()
     lat_ms = [us / 1000 for us in latencies_us(consumer_db, key_prefix="p")]
-    return {f"p{q}": percentile(lat_ms, q) for q in (50, 95, 99)} | {"max": max(lat_ms)}
+    return {f"p{q}": percentile(lat_ms, q) for q in (50, 95, 99)} | {"max": max(lat_ms), "events": total}
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -170,11 +202,17 @@ async def _bench(root: Path, nats_url: str) -> None:
     for run in range(1, RUNS + 1):
         throughput.append(await _run_case(root, f"throughput-{run}", nats_url, flood))
         latency.append(await _run_case(root, f"latency-{run}", nats_url, paced))
-        lat = latency[-1]
+        lat, flow = latency[-1], throughput[-1]
+        cpu = {k.removeprefix("cpu_"): v for k, v in flow.items() if k.startswith("cpu_")}
         report(
-            f"run {run}: {throughput[-1]['events_per_s']:,.0f} events/s end to end; at {PACED_RATE}/s "
-            f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms"
+            f"run {run}: {flow['events_per_s']:,.0f} events/s end to end; at {PACED_RATE}/s "
+            f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms; "
+            "CPU per event: "
+            + ", ".join(f"{k} {v:.3f} ms" for k, v in cpu.items())
+            + f" (bound on {os.cpu_count()} idle cores: {os.cpu_count() * 1000 / sum(cpu.values()):,.0f} events/s)"
         )
+    total_cpu = [sum(v for k, v in t.items() if k.startswith("cpu_")) for t in throughput]
+    report(f"CPU per event, all three processes: {spread(total_cpu, '.3f')} ms (min-median-max)")
     report(
         f"throughput: {THROUGHPUT_EVENTS} events (transactions of {PER_TRANSACTION}) written, published and handled: "
         f"{spread([t['events_per_s'] for t in throughput], ',.0f')} events/s (min-median-max of {RUNS} runs)"
@@ -191,6 +229,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pawgle-bench-", dir=data_root) as tmp:
         root = Path(tmp)
         server = NatsServer(root / "js").start()
+        global NATS_PID
+        NATS_PID = server.process.pid if server.process else None
         try:
             probe_engine = make_engine(f"sqlite:///{root / 'probe.sqlite3'}")
             describe_environment(root, probe_engine)

@@ -131,7 +131,8 @@ def notifier_process(port: int, env: dict[str, str]) -> Iterator[int]:
     """Run the notifier under uvicorn until the block ends; yields the process id."""
     command = [sys.executable, "-m", "uvicorn", "--factory", "bench.notifier_http:app_factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": python_path, **env})
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
 TELEMETRY = REPO / "libs/common/src/pawgle/common/telemetry.py"
+# Metrics defined beside what they count (the photo pipeline's stored and rejected uploads).
+OTHER_METRICS = (REPO / "libs/common/src/pawgle/common/photos/pipeline.py",)
 
 SERVICES = ("auth", "pets", "reports", "chat", "embeddings", "matcher", "notifier", "gateway")
 # Every service but the gateway owns a database and migrates it.
@@ -68,6 +70,8 @@ def parse_metrics(source: str) -> dict[str, Metric]:
 @pytest.fixture(scope="session")
 def metrics() -> dict[str, Metric]:
     found = parse_metrics(TELEMETRY.read_text(encoding="utf-8"))
+    for source in OTHER_METRICS:
+        found.update(parse_metrics(source.read_text(encoding="utf-8")))
     assert found, f"no metrics found in {TELEMETRY}"
     return found
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from pawgle.common.busauth import PUBLISHES, authorization_block_from_env, password_variable
+
 from .conftest import DB_SERVICES, DEPLOY, REPO, S3_SERVICES, SERVICES, load_yaml_documents
 
 INFRA_WITH_HEALTHCHECKS = ("nats", "mysql", "qdrant", "minio", "prometheus", "grafana")
@@ -55,7 +57,11 @@ def test_each_service_is_built_for_its_service_and_locked_down(compose: dict[str
 def test_each_service_gets_the_mesh_settings(compose: dict[str, Any], service: str) -> None:
     env = _env(compose, service)
     assert env["PAWGLE_ENVIRONMENT"] == "production"
-    assert env["PAWGLE_NATS_URL"] == "nats://nats:4222"
+    # Its own bus user, password from .env (deploy/compose/nats.conf allows it its own events only).
+    password = f"NATS_{service.upper()}_PASSWORD"
+    if service != "gateway":
+        assert env["PAWGLE_NATS_URL"] == f"nats://{service}:${{{password}:?set {password} in .env}}@nats:4222"
+    assert env["PAWGLE_EDGE_SECRET"].startswith("${PAWGLE_EDGE_SECRET:?")
     assert env["PAWGLE_JWKS_URL"] == "http://auth:8080/api/auth/jwks/"
     assert env["PAWGLE_LOG_FORMAT"] == "json"
     assert env["PAWGLE_AUTO_MIGRATE"] == "false"
@@ -149,8 +155,20 @@ def test_prometheus_scrapes_every_service_and_the_nats_exporter(compose: dict[st
         for static in job.get("static_configs", [])
         for target in static["targets"]
     }
-    assert {f"{s}:8080" for s in SERVICES} <= targets
+    assert {f"{s}:8080" for s in SERVICES if s != "gateway"} <= targets
+    assert "gateway:9180" in targets, "the gateway's metrics are on its internal metrics port"
     assert "nats-exporter:7777" in targets
     hosts = {t.split(":")[0] for t in targets} - {"127.0.0.1", "localhost"}
     assert hosts <= set(compose["services"]), "Prometheus scrapes a host compose does not run"
     assert "/etc/prometheus/alerts.yml" in config["rule_files"]
+
+
+def test_the_bus_has_one_user_per_service_as_generated(compose: dict[str, Any]) -> None:
+    nats = compose["services"]["nats"]
+    assert "/etc/nats/pawgle.conf" in nats["command"]
+    assert "./deploy/compose/nats.conf:/etc/nats/pawgle.conf:ro" in nats["volumes"]
+    assert (DEPLOY / "compose/nats.conf").read_text() == authorization_block_from_env(list(PUBLISHES)), (
+        "regenerate deploy/compose/nats.conf from pawgle.common.busauth.authorization_block_from_env"
+    )
+    for service in PUBLISHES:
+        assert nats["environment"][password_variable(service)] == f"${{{password_variable(service)}}}"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pawgle.common.busauth import PUBLISHES, password_variable, user_permissions
 from pawgle.gateway.ingress import ingress_paths
 from pawgle.gateway.routes import ROUTE_TABLE, RouteTable
 
@@ -154,7 +155,8 @@ def test_no_manifest_carries_a_secret_value(manifests: list[Manifest]) -> None:
                     assert "value" not in entry, f"{manifest.name}: {name} is written inline"
                     assert "secretKeyRef" in entry["valueFrom"], f"{manifest.name}: {name} must come from a Secret"
     text = "\n".join(p.read_text(encoding="utf-8") for p in K8S.rglob("*.yaml"))
-    assert not re.search(r"://[^/\s:@]+:[^/\s@]+@", text), "a URL with a password in the manifests"
+    # A password comes in only as a reference to a variable set from a Secret: `nats://auth:$(NATS_PASSWORD)@...`.
+    assert not re.search(r"://[^/\s:@]+:(?!\$\([A-Z_]+\)@)[^/\s@]+@", text), "a URL with a password in the manifests"
 
 
 def test_deployments_never_migrate_and_read_the_mesh_settings(by_kind: dict[tuple[str, str], Manifest]) -> None:
@@ -245,7 +247,12 @@ def test_each_database_service_has_a_migration_job(by_kind: dict[tuple[str, str]
     assert spec["restartPolicy"] == "Never"
     assert job["spec"]["backoffLimit"] >= 1
     # The command loads the service's settings: it needs the same database and secrets as the Deployment.
-    secret_refs = {n: e["valueFrom"] for n, e in env_of(deployed).items() if "secretKeyRef" in e.get("valueFrom", {})}
+    # (The bus password and the edge secret are not needed to migrate a database.)
+    secret_refs = {
+        n: e["valueFrom"]
+        for n, e in env_of(deployed).items()
+        if "secretKeyRef" in e.get("valueFrom", {}) and n not in ("NATS_PASSWORD", "PAWGLE_EDGE_SECRET")
+    }
     assert secret_refs.items() <= {n: e.get("valueFrom") for n, e in env_of(container).items()}.items()
     # Its pods must not join the service's Service or count towards its disruption budget.
     selector = _deployment(by_kind, service)["spec"]["selector"]["matchLabels"]
@@ -353,3 +360,28 @@ def test_shutdown_fits_in_the_grace_period(by_kind: dict[tuple[str, str], Manife
     drain = int(re.search(r"UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN=(\d+)", dockerfile).group(1))
     # Past the grace period the kubelet kills the pod: requests in flight and the bus drain would be cut.
     assert pre_stop + drain < spec["terminationGracePeriodSeconds"]
+
+
+def test_the_nats_chart_has_one_user_per_service_as_generated() -> None:
+    (values,) = load_yaml_documents(K8S / "charts/nats-values.yaml")
+    users = {user["user"]: user for user in values["config"]["merge"]["authorization"]["users"]}
+    assert set(users) == set(PUBLISHES)
+    for service, user in users.items():
+        assert user["permissions"] == user_permissions(service), f"regenerate {service}'s permissions from busauth"
+        variable = password_variable(service)
+        assert user["password"] == f"<< ${variable} >>"
+        assert values["container"]["env"][variable]["valueFrom"]["secretKeyRef"] == {
+            "name": "pawgle-nats-users",
+            "key": service,
+        }
+
+
+@pytest.mark.parametrize("service", DB_SERVICES)
+def test_each_service_connects_as_its_own_bus_user(by_kind: dict[tuple[str, str], Manifest], service: str) -> None:
+    (container,) = _deployment(by_kind, service)["spec"]["template"]["spec"]["containers"]
+    env = env_of(container)
+    names = list(env)
+    assert names.index("NATS_PASSWORD") < names.index("PAWGLE_NATS_URL"), "$(NATS_PASSWORD) must be defined first"
+    assert env["NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "pawgle-nats-users", "key": service}
+    assert env["PAWGLE_NATS_URL"]["value"] == f"nats://{service}:$(NATS_PASSWORD)@nats.nats.svc.cluster.local:4222"
+    assert env["PAWGLE_EDGE_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "pawgle-edge", "key": "edge-secret"}

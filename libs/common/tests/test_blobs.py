@@ -7,7 +7,8 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from pawgle.common.blobs import LocalBlobStore, S3BlobStore, new_blob_key
+from pawgle.common.blobs import LocalBlobStore, S3BlobStore, blob_store_for, new_blob_key
+from pawgle.common.config import ServiceSettings
 from pawgle.common.natsserver import free_port
 
 
@@ -90,3 +91,27 @@ def test_foreign_or_tampered_urls_map_to_no_key(local_store: LocalBlobStore, url
 def test_a_presigned_query_string_is_ignored_when_mapping_back(local_store: LocalBlobStore) -> None:
     key = new_blob_key("pets", "png")
     assert local_store.key_from_url(local_store.url(key) + "?X-Amz-Expires=60") == key
+
+
+def test_the_s3_store_comes_from_settings_with_the_secret_kept_secret(
+    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAWGLE_S3_BUCKET", "pawgle-settings")
+    monkeypatch.setenv("PAWGLE_S3_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("PAWGLE_S3_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("PAWGLE_S3_SECRET_ACCESS_KEY", "not-in-any-repr")
+    monkeypatch.setenv("PAWGLE_S3_REGION", "us-east-1")
+    settings = ServiceSettings(service_name="toy", data_dir=tmp_path)
+    assert "not-in-any-repr" not in repr(settings)
+    store = blob_store_for(settings)
+    assert isinstance(store, S3BlobStore)
+    store.client.create_bucket(Bucket="pawgle-settings")
+    key = new_blob_key("pets", "jpg")
+    store.put(key, b"photo", content_type="image/jpeg")
+    assert httpx.get(store.url(key)).content == b"photo"
+
+
+def test_without_a_bucket_the_store_is_the_shared_media_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PAWGLE_S3_BUCKET", raising=False)
+    store = blob_store_for(ServiceSettings(service_name="toy", data_dir=tmp_path))
+    assert isinstance(store, LocalBlobStore)

@@ -27,6 +27,10 @@ class Note(SQLModel, table=True):
     text: str = Field(sa_column=Column(String(50), nullable=False))
 
 
+class KeptRefusal(BadRequest):
+    commit_session = True
+
+
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
@@ -53,6 +57,11 @@ def client(engine: Engine, threads: dict[str, int]) -> Iterator[TestClient]:
     def refused(session: SessionDep) -> None:
         save(session, Note(text="rolled back"))
         raise BadRequest("No.")
+
+    @router.post("/notes/kept/")
+    def refused_but_kept(session: SessionDep) -> None:
+        save(session, Note(text="kept although refused"))
+        raise KeptRefusal("Refused, and recorded.")
 
     @router.get("/notes/")
     def count_notes(session: SessionDep) -> dict[str, int]:
@@ -95,6 +104,13 @@ def test_a_raising_route_is_rolled_back(client: TestClient, engine: Engine) -> N
     assert response.status_code == 400
     assert response.json()["detail"] == "No."
     assert _count(engine) == 0
+
+
+def test_an_error_that_says_so_keeps_the_writes(client: TestClient, engine: Engine) -> None:
+    response = client.post("/notes/kept/")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Refused, and recorded."
+    assert _count(engine) == 1
 
 
 def test_async_routes_are_left_as_they_are(client: TestClient) -> None:

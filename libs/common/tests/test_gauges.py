@@ -97,3 +97,44 @@ def test_an_event_dropped_on_purpose_is_a_warning_with_its_reason_and_a_metric(
     (record,) = [r for r in caplog.records if r.name == "pawgle.common.bus.gauges"]
     assert record.levelname == "WARNING"
     assert "link expired" in record.getMessage()
+
+
+async def test_the_ops_cli_shows_each_consumers_pending_ack_pending_redelivered_and_last_delivery(
+    own_server: NatsServer, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from pawgle.common.bus.consumer import ConsumerSpec
+    from pawgle.common.events import encode_event, new_event
+    from pawgle.common.events.auth import UserDeleted
+
+    nc = await connect_bus(own_server.url, name="ops-test")
+    js = nc.jetstream()
+    await ensure_streams(js)
+    spec = ConsumerSpec(service="notifier", event_type="user.deleted", handler=lambda s, e: None)
+    runner = ConsumerRunner(engine=None, nc=nc, spec=spec)  # type: ignore[arg-type]  # only its config is used
+    await js.add_consumer(spec.stream, runner.consumer_config())
+    for user_id in (1, 2, 3):
+        await js.publish("user.deleted", encode_event(new_event(UserDeleted(user_id=user_id), producer="test")))
+    sub = await js.pull_subscribe_bind(durable=spec.name, stream=spec.stream)
+    (in_flight,) = await sub.fetch(1, timeout=5)  # delivered, not acknowledged
+    env = {**os.environ, "PAWGLE_DATA_DIR": str(tmp_path), "PAWGLE_NATS_URL": own_server.url}
+    listed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pawgle.common.ops", "notifier", "consumers"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    await in_flight.ack()
+    await nc.close()
+    assert listed.returncode == 0, listed.stderr
+    lines = {line.split("\t")[0]: line.split("\t") for line in listed.stdout.splitlines()}
+    assert lines["consumer"][3:] == ["pending", "ack_pending", "redelivered", "last_delivery"]
+    name, event, stream, pending, ack_pending, redelivered, last = lines["notifier-user-deleted"]
+    assert (event, stream, pending, ack_pending, redelivered) == ("user.deleted", "USERS", "2", "1", "0")
+    assert last.endswith("Z")
+    assert "not created yet" in lines["notifier-report-filed"][3]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,10 +59,10 @@ async def answering(engine: Engine, nc: Client, service_name: str) -> AsyncItera
         session.commit()
     responders, count = responders_for(service_name)
     workers = WorkerSet()
-    for responder in responders.workers(nc, engine=engine):
+    answering = responders.workers(nc, engine=engine)
+    for responder in answering:
         workers.start(responder)
-    await nc.flush()
-    await asyncio.sleep(0.05)  # the subscription reaches the server
+    await asyncio.wait_for(asyncio.gather(*(r.subscribed.wait() for r in answering)), timeout=5)
     yield count
     await workers.stop(timeout_s=5)
 
@@ -149,3 +150,28 @@ def test_two_answers_for_one_subject_are_refused() -> None:
         @responders.answer(count)
         def again(request: CountQuery) -> dict[str, Any]:
             return {}
+
+
+def test_create_service_app_starts_the_responders_and_stops_them_with_the_app(
+    database_url: str, nats_url: str, data_dir: Path, service_name: str
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from pawgle.common.app import create_service_app
+    from pawgle.common.config import ServiceSettings
+    from pawgle.common.testing.probe import MIGRATIONS
+
+    responders, count = responders_for(service_name)
+    settings = ServiceSettings(
+        service_name=service_name, database_url=database_url, nats_url=nats_url, data_dir=data_dir, environment="test"
+    )
+    app = create_service_app(settings, title="answers", migrations=MIGRATIONS, responders=responders)
+    with TestClient(app) as client:
+        with Session(app.state.engine) as session:
+            session.add(ProbeTally(key="app-rex", hits=2))
+            session.commit()
+        assert f"answer-{count.subject}" in app.state.workers.tasks
+        answer = client.portal.call(call, app.state.nc, count, CountQuery(key="app-rex"))  # type: ignore[union-attr]
+        assert answer == CountAnswer(key="app-rex", hits=2)
+        assert client.get("/readyz").json()["checks"]["workers"] == "ok"
+    assert app.state.workers.tasks[f"answer-{count.subject}"].done()

@@ -87,6 +87,17 @@ def last_link_token(app: FastAPI, email: str, purpose: str | None = None) -> str
 PASSWORD = "Correct-Horse-42"
 
 
+def hold_cookie(client: TestClient, value: str, name: str = "pawgle_refresh") -> None:
+    """Make `value` the one refresh cookie the client sends (as a browser tab holding it would)."""
+    # Setting it beside the server's own cookie would send two cookies of one name, and which one the
+    # server reads then depends on the HTTP client library's jar order.
+    # Every jar entry of that name goes (the server's has its own domain and path, which `delete(name)`
+    # alone does not match in every client library), then the one value is set.
+    for cookie in [c for c in client.cookies.jar if c.name == name]:
+        client.cookies.jar.clear(cookie.domain, cookie.path, cookie.name)
+    client.cookies.set(name, value)
+
+
 def from_address(ip: str) -> dict[str, str]:
     """Headers that make a request from loopback count as coming from client `ip`, as behind the gateway."""
     # X-Pawgle-Client-Ip is what the gateway sends (believed from a trusted peer); X-Forwarded-For is

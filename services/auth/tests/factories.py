@@ -13,6 +13,7 @@ from pawgle.auth.components import AuthComponents
 from pawgle.auth.config import Settings
 from pawgle.auth.main import MIGRATIONS, build_components
 from pawgle.auth.models import User, utcnow
+from pawgle.common.bus.outbox import set_producer
 from pawgle.common.bus.tables import OutboxEvent
 from pawgle.common.db import make_engine
 from pawgle.common.migrations import upgrade_to_head
@@ -21,9 +22,10 @@ PASSWORD = "Correct-Horse-42"
 
 
 def migrated_engine(database_url: str) -> Engine:
-    """An engine on a database brought to auth's newest schema."""
+    """An engine on a database brought to auth's newest schema, writing events as auth (as the app's does)."""
     engine = make_engine(database_url)
     upgrade_to_head(MIGRATIONS, database_url, engine)
+    set_producer(engine, "auth")  # what the app does for its engine: events name their producer
     return engine
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 from fastapi.testclient import TestClient
 
-from .conftest import FRONTEND, PASSWORD, last_link_token, login, outbox, signup, verified_user
+from .conftest import FRONTEND, PASSWORD, hold_cookie, last_link_token, login, outbox, signup, verified_user
 
 
 def test_signup_creates_an_unverified_account_and_sends_a_verification_link(client: TestClient) -> None:
@@ -120,7 +120,7 @@ def test_logout_revokes_the_refresh_token_and_clears_the_cookie(client: TestClie
     assert response.status_code == 200
     assert response.json()["detail"] == "Logged out."
     assert 'pawgle_refresh=""' in response.headers["set-cookie"] or "Max-Age=0" in response.headers["set-cookie"]
-    client.cookies.set("pawgle_refresh", token)
+    hold_cookie(client, token)
     response = client.post("/api/token/refresh/")
     assert response.status_code == 401
     assert response.json()["detail"] == "Invalid or expired refresh token."

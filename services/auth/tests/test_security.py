@@ -25,7 +25,7 @@ from pawgle.common.auth import AccessTokenVerifier, JwksCache
 from pawgle.common.errors import Unauthorized
 from pawgle.common.testing.server import serve
 
-from .conftest import PASSWORD, last_link_token, make_settings, outbox, signup, verified_user
+from .conftest import PASSWORD, hold_cookie, last_link_token, make_settings, outbox, signup, verified_user
 
 
 def _b64(data: bytes) -> str:
@@ -157,11 +157,11 @@ def test_rotated_refresh_token_works_within_the_grace_window_with_the_same_succe
     one = client.post("/api/token/refresh/")
     successor = one.cookies["pawgle_refresh"]
     assert successor != first
-    client.cookies.set("pawgle_refresh", first)  # a second tab still holds the old cookie
+    hold_cookie(client, first)  # a second tab still holds the old cookie
     two = client.post("/api/token/refresh/")
     assert two.status_code == 200
     assert two.cookies["pawgle_refresh"] == successor
-    client.cookies.set("pawgle_refresh", successor)
+    hold_cookie(client, successor)
     assert client.post("/api/token/refresh/").status_code == 200
 
 
@@ -190,23 +190,23 @@ def test_replayed_refresh_token_after_the_grace_window_revokes_the_whole_family(
     assert client.post("/api/token/refresh/").status_code == 200
     current = client.cookies["pawgle_refresh"]
     _age_rotations(client.app, 61)  # type: ignore[arg-type]
-    client.cookies.set("pawgle_refresh", stolen)
+    hold_cookie(client, stolen)
     replay = client.post("/api/token/refresh/")
     assert replay.status_code == 401
     assert replay.json()["detail"] == "Invalid or expired refresh token."
-    client.cookies.set("pawgle_refresh", current)  # the legitimate holder is signed out too
+    hold_cookie(client, current)  # the legitimate holder is signed out too
     assert client.post("/api/token/refresh/").status_code == 401
 
 
 def test_other_sessions_survive_a_family_revocation(client: TestClient, alice: dict[str, Any]) -> None:
     other = client.post("/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD})
     other_cookie = other.cookies["pawgle_refresh"]
-    client.cookies.set("pawgle_refresh", other_cookie)
+    hold_cookie(client, other_cookie)
     client.post("/api/auth/logout/")
-    client.cookies.set("pawgle_refresh", other_cookie)
+    hold_cookie(client, other_cookie)
     assert client.post("/api/token/refresh/").status_code == 401
     login_again = client.post("/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD})
-    client.cookies.set("pawgle_refresh", login_again.cookies["pawgle_refresh"])
+    hold_cookie(client, login_again.cookies["pawgle_refresh"])
     assert client.post("/api/token/refresh/").status_code == 200
 
 
@@ -301,7 +301,7 @@ def test_a_deleted_users_refresh_token_no_longer_works(client: TestClient, alice
     response = client.delete("/api/auth/account/", headers={"Authorization": f"Bearer {alice['access']}"})
     assert response.status_code == 204
     assert outbox(client.app, "user.deleted") == [{"user_id": alice["id"]}]  # type: ignore[arg-type]
-    client.cookies.set("pawgle_refresh", cookie)
+    hold_cookie(client, cookie)
     assert client.post("/api/token/refresh/").status_code == 401
     assert client.post("/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD}).status_code == 401
     again = client.delete("/api/auth/account/", headers={"Authorization": f"Bearer {alice['access']}"})

@@ -1,167 +1,245 @@
-"""Account lifecycle: password reset, deactivation, rehashing, keys and production refusal."""
+"""The service functions called directly (no HTTP): e-mail normal form, failed logins, short transactions."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-import jwt
 import pytest
-from fastapi.testclient import TestClient
-from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from pawgle.auth import service
+from pawgle.auth import links, service
+from pawgle.auth.components import AuthComponents
 from pawgle.auth.config import Settings
-from pawgle.auth.keys import KeyConfigError, load_key_ring, new_private_pem, rotate_dev_keys
-from pawgle.auth.main import create_app
 from pawgle.auth.models import User
-from pawgle.common.auth import AccessTokenVerifier, JwksCache
+from pawgle.auth.passwords import Passwords
+from pawgle.common.errors import AppError, BadRequest
 
-from .conftest import PASSWORD, last_link_token, login, make_settings, outbox, verified_user
+from .factories import PASSWORD, create_user, issue_link, mailed_links, make_components, migrated_engine
 
-NEW_PASSWORD = "Battery-Staple-77"
-
-
-def test_password_reset_sets_the_password_and_ends_every_session(client: TestClient) -> None:
-    verified_user(client)
-    old_cookie = client.cookies["pawgle_refresh"]
-    response = client.post("/api/auth/forgot-password/", json={"email": "ALICE@example.com"})
-    unknown = client.post("/api/auth/forgot-password/", json={"email": "nobody@example.com"})
-    assert response.status_code == unknown.status_code == 200
-    assert response.json() == unknown.json()
-    token = last_link_token(client.app, "alice@example.com", "password_reset")  # type: ignore[arg-type]
-    weak = client.post("/api/auth/reset-password/", json={"token": token, "new_password": "12345678"})
-    assert weak.status_code == 400
-    assert "numeric" in weak.json()["detail"]
-    # The failed attempt rolled back: the link still works.
-    done = client.post("/api/auth/reset-password/", json={"token": token, "new_password": NEW_PASSWORD})
-    assert done.status_code == 200, done.text
-    again = client.post("/api/auth/reset-password/", json={"token": token, "new_password": NEW_PASSWORD})
-    assert again.json()["detail"] == "This link has already been used."
-    client.cookies.set("pawgle_refresh", old_cookie)
-    assert client.post("/api/token/refresh/").status_code == 401
-    assert client.post("/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD}).status_code == 401
-    login(client, password=NEW_PASSWORD)
+KELVIN_K = "\u212a"  # KELVIN SIGN, which NFKC turns into the Latin capital K
 
 
-def test_a_reset_link_cannot_be_used_as_a_sign_in_link(client: TestClient) -> None:
-    verified_user(client)
-    client.post("/api/auth/forgot-password/", json={"email": "alice@example.com"})
-    token = last_link_token(client.app, "alice@example.com", "password_reset")  # type: ignore[arg-type]
-    response = client.post("/api/auth/magic/consume/", json={"token": token})
-    assert response.json()["detail"] == "Invalid or tampered link."
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = migrated_engine(database_url)
+    yield engine
+    engine.dispose()
 
 
-def test_deactivation_revokes_refresh_tokens_and_blocks_sign_in(client: TestClient) -> None:
-    user = verified_user(client)
-    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
-        service.set_active(session=session, user_id=user["id"], active=False)
+@pytest.fixture
+def components(settings: Settings) -> AuthComponents:
+    return make_components(settings)
+
+
+def _committed(engine: Engine, work: Any) -> Any:
+    """Run `work(session)` as a request would: commit on success, or when the error's class says so."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            result = work(session)
+        except AppError as exc:
+            session.commit() if exc.commit_session else session.rollback()
+            raise
         session.commit()
-    assert client.post("/api/token/refresh/").status_code == 401
-    assert client.post("/api/auth/login/", json={"email": "alice@example.com", "password": PASSWORD}).status_code == 401
-    assert outbox(client.app, "user.updated")[-1]["is_active"] is False  # type: ignore[arg-type]
+        return result
 
 
-def test_raised_argon2_parameters_rehash_at_the_next_login(database_url: str, nats_url: str, data_dir: Path) -> None:
-    with TestClient(create_app(make_settings(database_url, nats_url, data_dir))) as client:
-        user = verified_user(client)
-    stronger = make_settings(database_url, nats_url, data_dir, argon2_time_cost=2, argon2_memory_kib=2048)
-    with TestClient(create_app(stronger)) as client:
-        login(client)
-        with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
-            stored = session.get(User, user["id"])
-            assert stored is not None
-            assert stored.password_hash is not None
-            assert stored.password_hash.startswith("$argon2id$v=19$m=2048,t=2,p=1$")
+def _signup(session: Session, components: AuthComponents, username: str, email: str) -> User:
+    return service.signup(
+        session=session,
+        components=components,
+        username=username,
+        email=email,
+        password=PASSWORD,
+        confirm_password=PASSWORD,
+    )
 
 
-def test_a_development_key_survives_restarts_and_rotation_logs_nobody_out(
-    database_url: str, nats_url: str, data_dir: Path
+def test_a_kelvin_sign_address_is_the_ascii_address_and_cannot_squat_it(
+    engine: Engine, components: AuthComponents
 ) -> None:
-    settings = make_settings(database_url, nats_url, data_dir)
-    with TestClient(create_app(settings)) as client:
-        access = verified_user(client)["access"]
-        old_kid = jwt.get_unverified_header(access)["kid"]
-    with TestClient(create_app(settings)) as client:
-        assert client.post("/api/token/refresh/").status_code == 401  # new client, no cookie
-        assert client.get("/api/auth/jwks/").json()["keys"][0]["kid"] == old_kid
-    rotate_dev_keys(settings.keys_dir)
-    with TestClient(create_app(settings)) as client:
-        kids = [k["kid"] for k in client.get("/api/auth/jwks/").json()["keys"]]
-        assert len(kids) == 2
-        assert kids[1] == old_kid
-        verifier = AccessTokenVerifier(
-            JwksCache("http://unused.invalid"), issuer=settings.jwt_issuer, audience=settings.jwt_audience
-        )
-        verifier.jwks.set_keys(client.get("/api/auth/jwks/").json())
-        assert verifier.verify(access).user_id > 0  # a token of the old key still verifies
-        new_access = login(client)
-        assert jwt.get_unverified_header(new_access)["kid"] == kids[0]
+    squatter = _committed(engine, lambda s: _signup(s, components, "squatter", f"{KELVIN_K}x@example.org"))
+    assert squatter.email == squatter.email_key == "kx@example.org"
+    with pytest.raises(service.SignupRejected) as refused:
+        _committed(engine, lambda s: _signup(s, components, "owner", "Kx@example.org"))
+    assert refused.value.fields["email"] == ["A user with that email already exists."]
+    # The verification link and a sign-in link asked for the ASCII address both go to the ASCII address,
+    # never to the look-alike; following the sign-in link takes the unverified pre-registration over (D12).
+    _committed(engine, lambda s: service.request_sign_in_link(session=s, components=components, email="kx@example.org"))
+    assert [m["email"] for m in mailed_links(engine)] == ["kx@example.org", "kx@example.org"]
+    token = mailed_links(engine)[-1]["link"].split("token=", 1)[1].split("&", 1)[0]
+    signed_in = _committed(engine, lambda s: service.consume_link(session=s, components=components, token=token))
+    assert signed_in.user.id == squatter.id
+    assert signed_in.user.password_hash is None  # the squatter's password is void
 
 
-def test_production_refuses_to_start_without_keys(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="AUTH_SIGNING_KEY"):
-        Settings(environment="production", data_dir=tmp_path)
-    with pytest.raises(ValidationError, match="AUTH_REFRESH_SECRET"):
-        Settings(environment="production", data_dir=tmp_path, signing_key=new_private_pem().decode())
-    settings = Settings(
-        environment="production", data_dir=tmp_path, signing_key_file=tmp_path / "missing.pem", refresh_secret="x" * 40
-    )
-    with pytest.raises(KeyConfigError):
-        load_key_ring(settings)
+@pytest.mark.parametrize(
+    "address", ["a\x00b@example.org", "alice@example.org\r\nBcc: x@evil.test", "ali ce@example.org", "a\u202e@x.org"]
+)
+def test_control_characters_and_whitespace_in_an_address_are_a_400(
+    engine: Engine, components: AuthComponents, address: str
+) -> None:
+    with pytest.raises(service.SignupRejected) as refused:
+        _committed(engine, lambda s: _signup(s, components, "alice", address))
+    assert refused.value.status_code == 400
+    assert refused.value.fields["email"] == ["Enter a valid email address."]
+    for request_link in (service.request_sign_in_link, service.request_password_reset, service.resend_verification):
+        with pytest.raises(BadRequest):
+            _committed(engine, lambda s, f=request_link: f(session=s, components=components, email=address))
+    with pytest.raises(BadRequest):
+        _committed(engine, lambda s: service.login(session=s, components=components, email=address, password="x"))
+    assert mailed_links(engine) == []
 
 
-def test_production_uses_the_given_key_and_publishes_previous_ones(tmp_path: Path) -> None:
-    current, previous = tmp_path / "current.pem", tmp_path / "previous.pem"
-    current.write_bytes(new_private_pem())
-    previous.write_bytes(new_private_pem())
-    settings = Settings(
-        environment="production",
-        data_dir=tmp_path,
-        signing_key_file=current,
-        previous_key_files=[previous],
-        refresh_secret="x" * 40,
-    )
-    ring = load_key_ring(settings)
-    assert len(ring.jwks()["keys"]) == 2
-    assert not (tmp_path / "auth" / "keys").exists()  # nothing generated in production
-    assert [k["alg"] for k in ring.jwks()["keys"]] == ["RS256", "RS256"]
-    small_rsa_pem = _rsa_pem(1024)
-    with pytest.raises(KeyConfigError, match="2048"):
-        load_key_ring(
-            Settings(environment="production", data_dir=tmp_path, signing_key=small_rsa_pem, refresh_secret="x" * 40)
-        )
-
-
-def _rsa_pem(bits: int) -> Any:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-def test_ended_sessions_and_old_links_are_purged(client: TestClient) -> None:
-    from datetime import timedelta
-
-    from sqlalchemy import text
-
-    from pawgle.auth.models import utcnow
-
-    verified_user(client)
-    login(client)
-    engine = client.app.state.engine  # type: ignore[attr-defined]
-    long_ago = utcnow() - timedelta(days=40)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE auth_refresh_tokens SET family_expires_at = :t, expires_at = :t"), {"t": long_ago})
-        conn.execute(text("UPDATE auth_magic_links SET expires_at = :t"), {"t": long_ago})
+def test_a_wrong_password_is_recorded_although_the_login_fails(engine: Engine, components: AuthComponents) -> None:
+    user = _committed(engine, lambda s: create_user(s, components))
+    for _ in range(2):
+        with pytest.raises(service.InvalidCredentials) as refused:
+            _committed(
+                engine, lambda s: service.login(session=s, components=components, email=user.email, password="wrong")
+            )
+        assert refused.value.status_code == 401
     with Session(engine) as session:
-        removed = service.purge_expired(session=session)
-        session.commit()
-    assert removed == 3  # two sign-ins, one verification link
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT COUNT(*) FROM auth_refresh_tokens")).scalar() == 0
-        assert conn.execute(text("SELECT COUNT(*) FROM auth_magic_links")).scalar() == 0
+        stored = session.get(User, user.id)
+        assert stored is not None
+        assert stored.failed_logins == 2
+        assert stored.last_failed_login_at is not None
+    _committed(
+        engine, lambda s: service.login(session=s, components=components, email="ALICE@example.com", password=PASSWORD)
+    )
+    with Session(engine) as session:
+        stored = session.get(User, user.id)
+        assert stored is not None
+        assert stored.failed_logins == 0
+
+
+def test_an_unverified_login_is_refused_but_its_new_link_is_kept(engine: Engine, components: AuthComponents) -> None:
+    user = _committed(engine, lambda s: create_user(s, components, email_verified=False))
+    with pytest.raises(service.EmailNotVerified) as refused:
+        _committed(
+            engine, lambda s: service.login(session=s, components=components, email=user.email, password=PASSWORD)
+        )
+    assert refused.value.status_code == 403
+    assert [m["purpose"] for m in mailed_links(engine)] == [links.VERIFY_EMAIL]
+
+
+class _LockProbingPasswords(Passwords):
+    """Argon2 as usual, but each hash or verification first checks that nobody holds the write lock."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(time_cost=1, memory_kib=1024, parallelism=1)
+        self.engine = engine
+        self.calls = 0
+
+    def _assert_write_lock_free(self) -> None:
+        self.calls += 1
+        with self.engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            raw.execute("PRAGMA busy_timeout=0")
+            raw.execute("BEGIN IMMEDIATE")  # raises "database is locked" if a writer holds the lock
+            raw.execute("ROLLBACK")
+            raw.execute("PRAGMA busy_timeout=30000")
+
+    def hash(self, password: str) -> str:
+        self._assert_write_lock_free()
+        return super().hash(password)
+
+    def verify(self, stored_hash: str | None, password: str) -> bool:
+        self._assert_write_lock_free()
+        return super().verify(stored_hash, password)
+
+
+def test_no_password_is_hashed_inside_a_write_transaction(engine: Engine, components: AuthComponents) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the database-wide write lock is SQLite's")
+    _committed(engine, lambda s: create_user(s, components))
+    probing = _LockProbingPasswords(engine)
+    components.passwords = probing
+    _committed(engine, lambda s: _signup(s, components, "bob", "bob@example.com"))
+    _committed(
+        engine, lambda s: service.login(session=s, components=components, email="alice@example.com", password=PASSWORD)
+    )
+    with pytest.raises(service.InvalidCredentials):
+        _committed(
+            engine, lambda s: service.login(session=s, components=components, email="alice@example.com", password="no")
+        )
+    _committed(
+        engine,
+        lambda s: service.request_password_reset(session=s, components=components, email="alice@example.com"),
+    )
+    token = mailed_links(engine)[-1]["link"].split("token=", 1)[1]
+    _committed(
+        engine,
+        lambda s: service.reset_password(
+            session=s, components=components, token=token, new_password="Battery-Staple-77"
+        ),
+    )
+    assert probing.calls == 4
+
+
+def test_a_reset_link_used_meanwhile_is_refused_after_the_hash(engine: Engine, components: AuthComponents) -> None:
+    user = _committed(engine, lambda s: create_user(s, components))
+    token = _committed(engine, lambda s: issue_link(s, components, user, links.PASSWORD_RESET))
+    _committed(
+        engine,
+        lambda s: service.reset_password(
+            session=s, components=components, token=token, new_password="Battery-Staple-77"
+        ),
+    )
+    with pytest.raises(links.LinkError, match="already been used"):
+        _committed(
+            engine,
+            lambda s: service.reset_password(
+                session=s, components=components, token=token, new_password="Other-Staple-88"
+            ),
+        )
+
+
+def test_stored_addresses_are_rewritten_in_the_normal_form_once_per_address(database_url: str) -> None:
+    """Migration 0003: look-alike spellings stored before it become one address, held by one account."""
+    from alembic import command
+
+    from pawgle.auth.main import MIGRATIONS
+    from pawgle.common.db import make_engine
+    from pawgle.common.migrations import alembic_config
+
+    engine = make_engine(database_url)
+    try:
+        command.upgrade(alembic_config(MIGRATIONS, database_url, engine), "0002")
+        rows = [
+            (1, f"{KELVIN_K}x@Example.org", f"{KELVIN_K.lower()}x@example.org", False),
+            (2, "kx@example.org", "kx@example.org.", True),
+            (3, "Bob@B\u00fccher.de", "bob@b\u00fccher.de", True),
+        ]
+        with engine.begin() as conn:
+            for user_id, email, key, verified in rows:
+                conn.execute(
+                    text(
+                        "INSERT INTO auth_users (id, username, username_key, email, email_key, display_name,"
+                        " email_verified, is_active, created_at, updated_at)"
+                        " VALUES (:id, :u, :u, :e, :k, :u, :v, 1, '2026-01-01', '2026-01-01')"
+                    ),
+                    {"id": user_id, "u": f"user{user_id}", "e": email, "k": key, "v": verified},
+                )
+        command.upgrade(alembic_config(MIGRATIONS, database_url, engine), "head")
+        with engine.connect() as conn:
+            stored = {
+                r.id: (r.email, r.email_key) for r in conn.execute(text("SELECT id, email, email_key FROM auth_users"))
+            }
+        assert stored[2] == ("kx@example.org", "kx@example.org")  # the verified account keeps the address
+        assert stored[1] == ("kx@example.org", None)
+        assert stored[3] == ("bob@xn--bcher-kva.de", "bob@xn--bcher-kva.de")
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("username", ["ali\u202ece", "bob<script>", "e\x85ve", "zero\u200bwidth"])
+def test_a_username_breaking_the_text_rule_is_refused(
+    engine: Engine, components: AuthComponents, username: str
+) -> None:
+    """The username is the display name other services show: it keeps the mesh's text rule."""
+    with pytest.raises(service.SignupRejected) as refused:
+        _committed(engine, lambda s: _signup(s, components, username, "alice@example.com"))
+    assert "username" in refused.value.fields

@@ -99,17 +99,19 @@ def test_the_identity_model_has_its_own_name_and_version(
 
 
 def test_the_animal_is_cropped_out_of_a_wide_photo(generic_embedder: OnnxImageEmbedder) -> None:
-    # The cat on the left of a canvas three times as wide as the photo.
+    # The cat in the bottom-left corner of a plain scene three times as wide and twice as high.
     cat = Image.open(io.BytesIO(photo_bytes("cat_afhq_flickr_000076.jpg"))).convert("RGB")
-    canvas = Image.new("RGB", (cat.width * 3, cat.height), (200, 200, 190))
-    canvas.paste(cat, (0, 0))
+    canvas = Image.new("RGB", (cat.width * 3, cat.height * 2), (200, 200, 190))
+    canvas.paste(cat, (0, cat.height))
     out = io.BytesIO()
     canvas.save(out, format="JPEG")
     (result,) = generic_embedder.embed([out.getvalue()])
     assert result.crop_box is not None
-    left, _, right, _ = result.crop_box
+    left, top, right, _ = result.crop_box
     assert left < cat.width * 0.3
     assert right < cat.width * 1.6
+    assert top > cat.height * 0.5
+    assert result.species == "cat"
 
 
 def test_an_undecodable_photo_is_an_invalid_image_error_naming_its_position(

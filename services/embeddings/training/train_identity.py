@@ -28,28 +28,58 @@ from cache_features import cache_path, compute  # noqa: E402
 from calibration import calibrate_thresholds  # noqa: E402
 from identity_data import DEFAULT_DATA, split_identities  # noqa: E402
 
-RUNS = Path(__file__).parent / "runs"
+RUNS = Path(__file__).parent / "runs"  # experiments (--no-export), git-ignored
+RESULTS = Path(__file__).parent / "results"  # the shipped head's curves, committed beside the model
 MODEL_NAME = "efficientnet-lite0-dogid"
 MODEL_VERSION = "1"
 
 
 class IdentityHead(nn.Module):
-    """Pooled 1280-d features to an identity vector: normalise, a hidden layer, a projection."""
+    """Pooled 1280-d features to an identity vector: normalise, then a linear projection (hidden 0, the
+    shipped head, started from the closed-form LDA projection) or a hidden layer and a projection."""
 
     def __init__(self, dimension: int, hidden: int, dropout: float) -> None:
         super().__init__()
-        self.layers = nn.Sequential(
-            nn.Linear(1280, hidden),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, dimension),
+        self.hidden = hidden
+        self.layers = (
+            nn.Sequential(
+                nn.Linear(1280, hidden),
+                nn.BatchNorm1d(hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, dimension),
+            )
+            if hidden
+            else nn.Sequential(nn.Dropout(dropout), nn.Linear(1280, dimension))
         )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         unit = features / features.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        embedding = self.layers(unit * 16.0)
+        embedding = self.layers(unit * 16.0 if self.hidden else unit)
         return embedding / embedding.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def lda_projection(
+    features: np.ndarray, labels: np.ndarray, dimension: int, shrinkage: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, projection 1280 x D): whiten the within-dog scatter (shrunk towards its average variance, as
+    700 dogs cannot pin down 1280 dimensions), then keep the D directions that separate dogs most."""
+    features = features.astype(np.float64)
+    mean = features.mean(axis=0)
+    _, classes = np.unique(labels, return_inverse=True)
+    class_means = np.zeros((classes.max() + 1, features.shape[1]))
+    np.add.at(class_means, classes, features)
+    class_means /= np.bincount(classes)[:, None]
+    within = features - class_means[classes]
+    scatter_within = within.T @ within / len(features)
+    scatter_within += shrinkage * np.trace(scatter_within) / features.shape[1] * np.eye(features.shape[1])
+    between = class_means - mean
+    scatter_between = between.T @ between / len(class_means)
+    values, vectors = np.linalg.eigh(scatter_within)
+    whitening = vectors / np.sqrt(values)
+    values_between, directions = np.linalg.eigh(whitening.T @ scatter_between @ whitening)
+    order = np.argsort(values_between)[::-1][:dimension]
+    return mean, whitening @ directions[:, order]
 
 
 class CosFaceLoss(nn.Module):
@@ -106,14 +136,28 @@ def train(args: argparse.Namespace) -> dict[str, object]:
 
     head = IdentityHead(args.dimension, args.hidden, args.dropout)
     loss_fn = CosFaceLoss(args.dimension, len(dog_index), args.scale, args.margin)
+    if not args.hidden:
+        # Start from the closed-form answer; the margin loss then fine-tunes it on the augmented views.
+        views_of_train = unit(features[train_rows].reshape(-1, 1280))
+        labels_of_views = np.repeat(train_labels.numpy(), features.shape[1])
+        mean, projection = lda_projection(views_of_train, labels_of_views, args.dimension, args.shrinkage)
+        linear = head.layers[1]
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(projection.T.astype(np.float32)))
+            linear.bias.copy_(torch.from_numpy(-(mean @ projection).astype(np.float32)))
+            projected = embed(head, features[train_rows, 0].astype(np.float32))
+            centres = np.zeros((len(dog_index), args.dimension), dtype=np.float32)
+            np.add.at(centres, train_labels.numpy(), projected)
+            loss_fn.weight.copy_(torch.from_numpy(centres))
+        start = retrieval_scores(embed(head, val_clean), val_identities)
+        print(f"LDA start on the validation dogs: {start.line()}", flush=True)  # noqa: T201
     optimiser = torch.optim.AdamW(
         list(head.parameters()) + list(loss_fn.parameters()), lr=args.lr, weight_decay=args.weight_decay
     )
     steps_per_epoch = int(np.ceil(len(train_rows) / args.batch))
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.1
+        optimiser, max_lr=args.lr, total_steps=max(args.epochs, 1) * steps_per_epoch, pct_start=0.1
     )
-    RUNS.mkdir(exist_ok=True)
     curves: list[dict[str, float]] = []
     started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
@@ -145,11 +189,13 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             }
         )
         print(f"epoch {epoch}: loss {curves[-1]['train_loss']}, val {scores.line()}", flush=True)  # noqa: T201
-    write_curves(curves)
+    write_curves(curves, RUNS if args.no_export else RESULTS)
     identity_vectors = embed(head, val_clean)
     final = retrieval_scores(identity_vectors, val_identities)
     thresholds = calibrate_thresholds(identity_vectors, val_identities)
     head.eval()
+    if args.no_export:
+        return {"validation": {"generic": generic.line(), "identity": final.line()}, "thresholds": thresholds}
     export_head(head, IDENTITY_HEAD_FILE)
     record: dict[str, object] = {
         "name": MODEL_NAME,
@@ -175,6 +221,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
                 "dropout",
                 "scale",
                 "margin",
+                "shrinkage",
                 "seed",
             )
         },
@@ -200,9 +247,10 @@ def export_head(head: IdentityHead, target: Path) -> None:
     )
 
 
-def write_curves(curves: list[dict[str, float]]) -> None:
+def write_curves(curves: list[dict[str, float]], folder: Path) -> None:
     """Learning curves as CSV and, when matplotlib is installed, a PNG."""
-    with (RUNS / "identity_curves.csv").open("w", newline="") as handle:
+    folder.mkdir(exist_ok=True)
+    with (folder / "identity_curves.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(curves[0]))
         writer.writeheader()
         writer.writerows(curves)
@@ -224,7 +272,7 @@ def write_curves(curves: list[dict[str, float]]) -> None:
     right.set_title("held-out dogs")
     right.legend()
     figure.tight_layout()
-    figure.savefig(RUNS / "identity_curves.png", dpi=90)
+    figure.savefig(folder / "identity_curves.png", dpi=90)
 
 
 def main() -> None:
@@ -232,17 +280,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--views", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--dimension", type=int, default=384)
-    parser.add_argument("--hidden", type=int, default=1024)
-    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--hidden", type=int, default=0)
+    parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--scale", type=float, default=30.0)
     parser.add_argument("--margin", type=float, default=0.35)
+    parser.add_argument("--shrinkage", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-export", action="store_true", help="train and score only (for trying settings)")
     record = train(parser.parse_args())
     print(json.dumps(record["validation"], indent=2))  # noqa: T201
     print(json.dumps(record["thresholds"], indent=2))  # noqa: T201

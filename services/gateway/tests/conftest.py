@@ -193,8 +193,14 @@ def running_gateway(settings: Settings, kind: str = "caddy") -> Iterator[tuple[F
 
 @contextlib.contextmanager
 def serve_as_launched(app: FastAPI) -> Iterator[str]:
-    """Serve `app` as the launcher and pawgle-serve do: uvicorn believes no X-Forwarded-* header."""
-    with mock.patch.dict(os.environ, {"FORWARDED_ALLOW_IPS": NO_PROXY}), serve(app) as url:
+    """Serve `app` as the launcher and pawgle-serve do: uvicorn believes no X-Forwarded-* header.
+
+    uvicorn reads FORWARDED_ALLOW_IPS when its config is made, at start: the variable is set only for that
+    moment, so other tests' servers in the same session keep uvicorn's default.
+    """
+    with contextlib.ExitStack() as stack:
+        with mock.patch.dict(os.environ, {"FORWARDED_ALLOW_IPS": NO_PROXY}):
+            url = stack.enter_context(serve(app))
         yield url
 
 

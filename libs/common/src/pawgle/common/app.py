@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.datastructures import Default
 
 from pawgle.common.auth import AccessTokenVerifier, JwksCache
 from pawgle.common.bus.connection import connect_bus
@@ -105,8 +106,11 @@ def create_service_app(
                 for spec in specs:
                     background.start(ConsumerRunner(engine, nc, spec))
                 if responders is not None:
-                    for responder in responders.workers(nc, engine=engine, settings=settings, app=app):
+                    answering = responders.workers(nc, engine=engine, settings=settings, app=app)
+                    for responder in answering:
                         background.start(responder)
+                    # Serve only once every subject is answered: a first caller must not see "nobody answers".
+                    await asyncio.wait_for(asyncio.gather(*(r.subscribed.wait() for r in answering)), timeout=10)
                 gauges = BusGauges(engine, app.state.js, service=settings.service_name, specs=specs)
                 background.start(PeriodicJob("bus-gauges", gauges.refresh, every_s=GAUGES_EVERY_S))
                 for worker in workers(app) if workers else ():
@@ -129,7 +133,9 @@ def create_service_app(
             raise RuntimeError(f"workers not running: {', '.join(dead)}")
 
     app = FastAPI(
-        default_response_class=JSONResponseUTF8,
+        # A placeholder, not the class itself: FastAPI then serializes response models straight to JSON
+        # bytes in pydantic's core (no dict, no json.dumps); the telemetry middleware adds the charset.
+        default_response_class=Default(JSONResponseUTF8),
         title=title,
         lifespan=lifespan,
         docs_url="/docs" if not settings.is_production else None,

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
+from pawgle.common.config import S3Settings, ServiceSettings
+
 _KEY_ALPHABET = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
 
 
@@ -143,18 +145,24 @@ class S3BlobStore:
             return None
 
 
-def blob_store_from_env(*, data_dir: Path, public_base_url: str) -> BlobStore:
-    """S3 when PAWGLE_S3_BUCKET is set, else the shared local media folder under the data dir."""
-    import os
+def blob_store_for(settings: ServiceSettings) -> BlobStore:
+    """The service's blob store: S3 when a bucket is configured, else the shared local media folder."""
+    return _blob_store(settings.s3, data_dir=settings.data_dir, public_base_url=settings.public_base_url)
 
-    bucket = os.environ.get("PAWGLE_S3_BUCKET")
-    if bucket:
+
+def blob_store_from_env(*, data_dir: Path, public_base_url: str) -> BlobStore:
+    """Like `blob_store_for`, for callers without a settings object (S3 settings read from PAWGLE_S3_*)."""
+    return _blob_store(S3Settings(), data_dir=data_dir, public_base_url=public_base_url)
+
+
+def _blob_store(s3: S3Settings, *, data_dir: Path, public_base_url: str) -> BlobStore:
+    if s3.bucket:
         return S3BlobStore(
-            bucket=bucket,
-            endpoint_url=os.environ.get("PAWGLE_S3_ENDPOINT_URL"),
-            access_key=os.environ.get("PAWGLE_S3_ACCESS_KEY_ID"),
-            secret_key=os.environ.get("PAWGLE_S3_SECRET_ACCESS_KEY"),
-            region=os.environ.get("PAWGLE_S3_REGION", "auto"),
+            bucket=s3.bucket,
+            endpoint_url=s3.endpoint_url,
+            access_key=s3.access_key_id,
+            secret_key=s3.secret_access_key.get_secret_value() if s3.secret_access_key else None,
+            region=s3.region,
         )
     # Every service writes into one media folder, which the gateway serves under /media/.
     return LocalBlobStore(data_dir / "media", public_base_url=public_base_url)

@@ -24,8 +24,9 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
     "matcher": ("match.>",),
     "notifier": ("message.email_reply_received",),
 }
-# What every service needs besides its own events: the JetStream API and acks, key-value writes, probes.
-MACHINERY = ("$JS.API.>", "$JS.ACK.>", "$KV.>", "_INBOX.>", "mesh.>")
+# What every service needs besides its own events: the JetStream API and acks, key-value writes, probes and
+# requests to other services (`rpc.<service>.<name>`: queries, never stored as events; answers go to inboxes).
+MACHINERY = ("$JS.API.>", "$JS.ACK.>", "$KV.>", "_INBOX.>", "mesh.>", "rpc.>")
 
 
 def new_passwords(services: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -51,6 +52,24 @@ def authorization_block(passwords: dict[str, str]) -> str:
     ]
     # JSON is valid nats-server configuration syntax.
     return "authorization: " + json.dumps({"users": users}, indent=1) + "\n"
+
+
+def password_variable(service: str) -> str:
+    """The environment variable holding a service's bus password in compose and on a cluster."""
+    return f"NATS_{service.upper()}_PASSWORD"
+
+
+def authorization_block_from_env(services: tuple[str, ...] | list[str]) -> str:
+    """The same block with each password read by nats-server from its environment ($NATS_<SERVICE>_PASSWORD).
+
+    This is deploy/compose/nats.conf (the deploy tests check it is exactly this).
+    """
+    users = [{"user": s, "password": f"${password_variable(s)}", "permissions": user_permissions(s)} for s in services]
+    text = json.dumps({"users": users}, indent=1)
+    for service in services:  # a variable reference must stand unquoted in the configuration
+        text = text.replace(f'"${password_variable(service)}"', f"${password_variable(service)}")
+    header = "# Generated from pawgle.common.busauth (one user per service, publishing only its own events).\n"
+    return header + "authorization: " + text + "\n"
 
 
 def url_with_credentials(url: str, user: str, password: str) -> str:

@@ -14,6 +14,18 @@ def _mesh(name: str) -> AliasChoices:
     return AliasChoices(f"PAWGLE_{name}")
 
 
+class S3Settings(BaseSettings):
+    """Where photos and attachments go in production (any S3 API: R2, MinIO, AWS); unset bucket: a local folder."""
+
+    model_config = SettingsConfigDict(env_prefix="PAWGLE_S3_", extra="ignore")
+
+    bucket: str | None = None
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    region: str = "auto"
+
+
 class ServiceSettings(BaseSettings):
     """Base settings of every service; subclasses set `service_name` and an env prefix (PETS_, AUTH_...)."""
 
@@ -41,6 +53,10 @@ class ServiceSettings(BaseSettings):
     # Shared by the gateway and the services: a request carrying it in X-Pawgle-Edge came through the gateway,
     # so its X-Pawgle-Client-Ip (the address the gateway decided) is believed. None: no header is believed.
     edge_secret: SecretStr | None = Field(None, validation_alias=_mesh("EDGE_SECRET"))
+
+    # Photos and attachments (PAWGLE_S3_BUCKET, PAWGLE_S3_ENDPOINT_URL, ..._ACCESS_KEY_ID, ..._SECRET_ACCESS_KEY,
+    # ..._REGION); no bucket means the shared local media folder.
+    s3: S3Settings = Field(default_factory=S3Settings)
 
     # The service's own database; the default is a SQLite file per service under the data dir.
     database_url: str | None = None

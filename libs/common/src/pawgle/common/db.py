@@ -191,7 +191,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     with side effects (a legacy verification link, read receipts) takes `WriteSessionDep` instead.
     """
     engine: Engine = request.app.state.engine
-    # `async with`, not `async for`: the route's exception must reach _request_session's except clauses.
+    # `async with`, not `async for`: an error raised by the route must reach _request_session's handlers.
     async with _request_session(read_only(engine) if request.method in ("GET", "HEAD") else engine) as session:
         yield session
 

@@ -141,6 +141,7 @@ class _ObserveRequests:
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
         self.service = service
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -156,6 +157,7 @@ class _ObserveRequests:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                _spell_out_json_charset(message)
             await send(message)
 
         with _TRACER.start_as_current_span(
@@ -169,9 +171,39 @@ class _ObserveRequests:
                     span.update_name(f"{method} {route}")
                     span.set_attribute("http.route", route)
                     span.set_attribute("http.status_code", status)
-                labels = (self.service, method, route)
-                HTTP_REQUESTS.labels(*labels, str(status)).inc()
-                HTTP_LATENCY.labels(*labels).observe(time.perf_counter() - started)
+                counter, latency = self._series(method, route, status)
+                counter.inc()
+                latency.observe(time.perf_counter() - started)
+
+    def _series(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        # Route templates, methods and statuses are few, so their metric children are looked up once.
+        if method not in _METHODS:
+            method = "OTHER"  # any token is a method to the HTTP parser: never a label per made-up one
+        key = (method, route, status)
+        series = self._children.get(key)
+        if series is None:
+            series = self._children[key] = (
+                HTTP_REQUESTS.labels(self.service, method, route, str(status)),
+                HTTP_LATENCY.labels(self.service, method, route),
+            )
+        return series
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _spell_out_json_charset(start: Message) -> None:
+    """`application/json` becomes `application/json; charset=utf-8`, as the contract asks of every answer.
+
+    FastAPI's fastest path (response models serialized by pydantic straight to bytes) labels its answers
+    without the charset; this middleware sees every response start anyway.
+    """
+    headers = start.get("headers") or []
+    for index, (name, value) in enumerate(headers):
+        if name == b"content-type":
+            if value == b"application/json":
+                start["headers"] = [*headers[:index], (name, b"application/json; charset=utf-8"), *headers[index + 1 :]]
+            return
 
 
 def _trace_carrier(scope: Scope) -> dict[str, str]:

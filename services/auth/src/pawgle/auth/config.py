@@ -87,8 +87,9 @@ class Settings(ServiceSettings):
     throttle_bucket: str = "throttles"
     # Per-scope overrides, e.g. AUTH_THROTTLE_RATES='{"login": "20/min"}'.
     throttle_rates: dict[str, str] = Field(default_factory=dict)
-    # Peers whose X-Forwarded-For is believed (the gateway); anyone else is keyed by its own address.
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    # Only without PAWGLE_EDGE_SECRET: peers (the gateway's) whose X-Pawgle-Client-Ip is believed
+    # (pawgle.common.clientaddress). Empty: not even a loopback peer may choose its address.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     _normalise_algorithm = field_validator("signing_algorithm", mode="before")(_algorithm_name)
 

@@ -23,66 +23,35 @@ from sqlmodel import Session
 from pawgle.auth import links, repository, sessions
 from pawgle.auth.components import AuthComponents
 from pawgle.auth.display_names import generated_display_name
+from pawgle.auth.errors import (
+    EmailNotVerified,
+    GoogleNotConfigured,
+    InvalidCredentials,
+    PasswordRejected,
+    SignupRejected,
+)
 from pawgle.auth.google import GoogleTokenError
 from pawgle.auth.models import Identity, User, utcnow
 from pawgle.auth.passwords import password_problems
 from pawgle.common.bus.outbox import add_event
 from pawgle.common.email import InvalidEmail, normalize_email
-from pawgle.common.errors import AppError, BadRequest, Forbidden, Unauthorized
+from pawgle.common.errors import BadRequest, Unauthorized
 from pawgle.common.events.auth import UserDeleted, UserRegistered, UserUpdated
 from pawgle.common.schemas import unsafe_character
 
 log = logging.getLogger(__name__)
 
+__all__ = [  # the refusals raised from here (defined in errors.py); callers may name them through this module
+    "EmailNotVerified",
+    "GoogleNotConfigured",
+    "InvalidCredentials",
+    "PasswordRejected",
+    "SignupRejected",
+]
+
 USERNAME_RE = re.compile(r"^[\w.@+-]+$")
 
-INVALID_CREDENTIALS = "Invalid credentials."
-VERIFY_FIRST = "Please verify your email — we sent you a new link."
 NOT_AN_ADDRESS = "A valid email address is required."
-
-
-class SignupRejected(BadRequest):
-    """Field errors of a signup (400), shaped as the contract's `{field: [messages]}` beside `detail`."""
-
-    def __init__(self, fields: dict[str, list[str]]) -> None:
-        super().__init__(next(iter(fields.values()))[0], **fields)
-        self.fields = fields
-
-
-class InvalidCredentials(Unauthorized):
-    """Unknown e-mail, wrong password, or an account that cannot sign in: all look the same (401).
-
-    Committed anyway: a wrong password for an existing account is recorded on it.
-    """
-
-    commit_session = True
-
-    def __init__(self) -> None:
-        super().__init__(INVALID_CREDENTIALS)
-
-
-class EmailNotVerified(Forbidden):
-    """Password sign-in before the address was verified (403); the new verification link is committed."""
-
-    commit_session = True
-
-    def __init__(self) -> None:
-        super().__init__(VERIFY_FIRST)
-
-
-class PasswordRejected(BadRequest):
-    """A new password the policy refuses (400, the problems listed under `new_password`)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(problems[0], new_password=problems)
-        self.problems = problems
-
-
-class GoogleNotConfigured(AppError):
-    status_code = 500
-
-    def __init__(self) -> None:
-        super().__init__("Google OAuth not configured on server.")
 
 
 @dataclass(frozen=True)
@@ -177,7 +146,7 @@ def signup(
     except repository.DuplicateError as exc:  # a concurrent signup took the name or address
         raise SignupRejected({"non_field_errors": ["A user with that username or email already exists."]}) from exc
     _publish_registered(session=session, user=user)
-    links.issue_link(session=session, components=components, user=user, purpose=links.VERIFY_EMAIL)
+    links.issue_link(session=session, components=components, user=user, purpose=links.VERIFY_EMAIL, new_user=True)
     return user
 
 

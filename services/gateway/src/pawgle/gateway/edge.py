@@ -18,7 +18,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import prometheus_client
@@ -29,12 +29,18 @@ from pawgle.gateway.caddy import caddy_binary, caddy_config
 from pawgle.gateway.config import Settings
 
 _PR_SET_PDEATHSIG = 1
+# Looked up once here: the child between fork and exec only calls it (no library loading there).
+_prctl: Callable[..., int] | None
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: Caddy still stops with the gateway, just not on SIGKILL
+    _prctl = None
 
 
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the parent dies (even by SIGKILL), so no Caddy is orphaned."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _host_port(host: str, port: int) -> str:
@@ -83,7 +89,15 @@ def main() -> None:
         if settings.metrics_port:
             # Metrics on their own internal port: /metrics is never a public path of the gateway.
             prometheus_client.start_http_server(settings.metrics_port, addr=host)
-        uvicorn.run("pawgle.gateway.main:create_app", factory=True, host=host, port=port, proxy_headers=False)
+        uvicorn.run(
+            "pawgle.gateway.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            proxy_headers=False,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
         return
     sidecar_port = free_port()
     config_dir = Path(tempfile.mkdtemp(prefix="pawgle-caddy-"))

@@ -83,8 +83,8 @@ def mark_read(notification_id: EntityId, session: SessionDep, user_id: CurrentUs
     return DetailMessage(detail="Marked as read")
 
 
-def require_forward_secret(request: Request, x_forward_secret: Annotated[str | None, Header()] = None) -> None:
-    """Server-to-server auth of X1, checked before the body is even parsed."""
+async def require_forward_secret(request: Request, x_forward_secret: Annotated[str | None, Header()] = None) -> None:
+    """Server-to-server auth of X1, checked before the body is even parsed (a constant-time compare: async)."""
     service.check_forward_secret(settings=request.app.state.settings, secret=x_forward_secret)
 
 

@@ -196,6 +196,7 @@ class Responder:
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopped: asyncio.Event | None = None
+        self.subscribed = asyncio.Event()
 
     def request_stop(self) -> None:
         if self._stopped is not None:
@@ -206,6 +207,8 @@ class Responder:
         sub: Subscription = await self.nc.subscribe(
             self.answerer.endpoint.subject, queue=self.service, cb=self._on_request
         )
+        await self.nc.flush()
+        self.subscribed.set()
         try:
             await self._stopped.wait()
         finally:

@@ -26,11 +26,14 @@ class PetCreated(PetSnapshot):
 @event_model
 class PetUpdated(PetSnapshot):
     event_type = "pet.updated"
+    # True only when the set of photos changed (an edit's new photo, a restore with other photos, a retry
+    # of a failed embedding): the image model re-embeds the pet then, and only then.
     images_changed: bool = False
 
 
 @event_model
 class PetDeleted(EventData):
+    # Published when a pet is gone for good: purged after its grace period, or its owner was erased.
     event_type = "pet.deleted"
     pet_id: int
     owner_id: int

@@ -27,8 +27,8 @@ from pawgle.common.natsserver import free_port
 from pawgle.common.testing.server import serve
 from pawgle.common.throttle import CONTRACT_RATES
 
-# Services that serve a public API so far; pets, reports, chat, embeddings and matcher join as they are built.
-BUILT_SERVICES = ("auth", "notifier")
+# Services that serve a public API so far; reports, chat, embeddings and matcher join as they are built.
+BUILT_SERVICES = ("auth", "notifier", "pets")
 
 # Test-speed settings per service: cheap password hashing, throttles far above what a test sends.
 FAST_SETTINGS: dict[str, dict[str, Any]] = {

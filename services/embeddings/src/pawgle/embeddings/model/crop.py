@@ -15,14 +15,18 @@ import numpy as np
 
 from pawgle.embeddings.model.preprocess import INPUT_SIZE, placement_of
 
-# Below this P(dog or cat) the map shows nothing worth trusting: keep the whole photo.
-MIN_ANIMAL_PROBABILITY = 0.30
+# Below this P(dog or cat) the map shows nothing worth trusting: keep the whole photo. It is low on purpose:
+# a small animal in a big scene gets a low probability from the whole photo, and that is exactly the photo
+# the crop helps (measured by training/measure_crop.py: 0.3 cropped 4 of 21 far-away copies, 0.01 cropped 19).
+MIN_ANIMAL_PROBABILITY = 0.01
 # Cells at least this fraction of the way from the map's minimum to its maximum belong to the animal.
-CELL_THRESHOLD = 0.35
-# Extra context around the region, in cells (a cell is 1/7 of the photo a side).
-MARGIN_CELLS = 0.6
-# A region covering more than this share of the photo is not worth a second pass.
-MAX_CROP_AREA = 0.70
+CELL_THRESHOLD = 0.5
+# Extra context around the region, in cells (a cell is 1/7 of the canvas a side).
+MARGIN_CELLS = 0.3
+# A region covering more than this share of the photo is not worth a second pass: it would only trim an
+# animal that already fills the frame (at 0.7, 828 of 857 aligned face photos were cropped and retrieval on
+# them lost 0.006-0.014 top-1; at 0.4, 14 are).
+MAX_CROP_AREA = 0.40
 
 
 @dataclass(frozen=True)

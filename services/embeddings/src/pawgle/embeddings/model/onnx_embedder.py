@@ -153,8 +153,11 @@ class OnnxImageEmbedder:
             if crops:
                 again = self.backbone.run(to_pixels(crops))
                 features[cropped_at] = again.features
-                # The classifier sees the animal better in the crop: take the tags from that pass.
-                probabilities[cropped_at] = softmax(again.logits)
+                # Tags come from whichever pass is surer there is a dog or cat: usually the crop, but a
+                # tight crop of a close-up can lose what made the whole photo a clear cat.
+                for index, crop_probabilities in zip(cropped_at, softmax(again.logits), strict=True):
+                    if species_and_breeds(crop_probabilities)[2] > species_and_breeds(probabilities[index])[2]:
+                        probabilities[index] = crop_probabilities
         vectors = l2_normalise(self.identity_head.run(features) if self.identity_head else features)
         results = []
         for index in range(len(photos)):

@@ -1,0 +1,72 @@
+"""What the pets routers share: the blob store and photo pipeline of the app, and one-hop transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request, UploadFile
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from pawgle.common.blobs import BlobStore
+from pawgle.common.photos import PhotoPipeline, PhotoUpload, StoredPhoto, read_upload
+from pawgle.pets.config import Settings
+
+T = TypeVar("T")
+
+
+def _blobs(request: Request) -> BlobStore:
+    return request.app.state.blobs
+
+
+def _photos(request: Request) -> PhotoPipeline:
+    return request.app.state.photos
+
+
+def _photo_url(request: Request) -> Callable[[str], str]:
+    return request.app.state.photo_url
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+BlobsDep = Annotated[BlobStore, Depends(_blobs)]
+PhotosDep = Annotated[PhotoPipeline, Depends(_photos)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+PhotoUrlDep = Annotated[Callable[[str], str], Depends(_photo_url)]
+
+
+async def in_thread(session: Session, work: Callable[[], T]) -> T:
+    """Run `work` and end the session's transaction in one worker-thread hop (commit on success).
+
+    For `async def` routes, which must await the photo pipeline before their first query: the database
+    part then runs like a SessionRoute `def` route. An error leaves the rollback to the session dependency.
+    """
+
+    def run() -> T:
+        result = work()
+        if session.in_transaction():
+            session.commit()
+        return result
+
+    return await run_in_threadpool(run)
+
+
+async def read_uploads(files: list[UploadFile], photos: PhotoPipeline) -> list[PhotoUpload]:
+    """The uploaded files' bytes, each refused as soon as it passes the size limit."""
+    uploads = []
+    for index, file in enumerate(files):
+        label = "images" if len(files) == 1 else f"images[{index}]"
+        uploads.append(PhotoUpload(await read_upload(file, rules=photos.rules, label=label), file.filename))
+    return uploads
+
+
+async def stored_then(photos: PhotoPipeline, stored: list[StoredPhoto], session: Session, work: Callable[[], T]) -> T:
+    """Run the database step of a request whose photos are stored; if it fails, remove those photos."""
+    try:
+        return await in_thread(session, work)
+    except BaseException:
+        await photos.discard(stored)
+        raise
