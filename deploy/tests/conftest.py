@@ -16,7 +16,10 @@ DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
 TELEMETRY = REPO / "libs/common/src/pawgle/common/telemetry.py"
 # Metrics defined beside what they count (the photo pipeline's stored and rejected uploads).
-OTHER_METRICS = (REPO / "libs/common/src/pawgle/common/photos/pipeline.py",)
+OTHER_METRICS = (
+    REPO / "libs/common/src/pawgle/common/photos/pipeline.py",
+    REPO / "services/embeddings/src/pawgle/embeddings/metrics.py",
+)
 
 SERVICES = ("auth", "pets", "reports", "chat", "embeddings", "matcher", "notifier", "gateway")
 # Every service but the gateway owns a database and migrates it.
