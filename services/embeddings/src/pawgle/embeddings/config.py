@@ -41,6 +41,8 @@ class Settings(ServiceSettings):
     batch_max_photos: int = Field(16, ge=1, le=256)
     batch_max_wait_s: float = Field(0.01, ge=0, le=5)
     jobs_per_step: int = Field(16, ge=1, le=500)
+    # How long the worker waits after being woken, so jobs of events arriving together share model batches.
+    collect_s: float = Field(0.05, ge=0, le=5)
     max_attempts: int = Field(3, ge=1, le=20)
     retry_base_s: float = Field(5.0, gt=0)
     retry_max_s: float = Field(300.0, gt=0)

@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, embedder: ImageEmbedder | No
             index=app.state.index,
             retry=RetryPolicy(settings.max_attempts, settings.retry_base_s, settings.retry_max_s),
             batch_jobs=settings.jobs_per_step,
+            collect_s=settings.collect_s,
         )
         loop = WakeableLoop("embed-photos", worker.step, poll_interval_s=1.0, on_idle=lambda: _gauge(app))
         on_commit_wake(app.state.engine, JOBS_TOPIC, loop.wake)

@@ -66,6 +66,7 @@ class EmbeddingWorker:
         retry: RetryPolicy | None = None,
         batch_jobs: int = 16,
         lease_s: float = 120.0,
+        collect_s: float = 0.05,
     ) -> None:
         self.engine = engine
         self.blobs = blobs
@@ -74,6 +75,7 @@ class EmbeddingWorker:
         self.retry = retry or RetryPolicy()
         self.batch_jobs = batch_jobs
         self.lease_s = lease_s
+        self.collect_s = collect_s
 
     def _claim(self, owner: str) -> list[EmbeddingJob]:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
@@ -85,6 +87,9 @@ class EmbeddingWorker:
     async def step(self) -> int:
         """Embed what is due; returns how many jobs were handled (0: nothing to do)."""
         owner = new_lease_owner("embed-")
+        # Consumers commit events one batch at a time and wake us at each commit: a short wait lets the jobs
+        # of the events arriving meanwhile share this step's model batches (one-photo batches waste the CPU).
+        await asyncio.sleep(self.collect_s)
         jobs = await asyncio.to_thread(self._claim, owner)
         if not jobs:
             return 0
