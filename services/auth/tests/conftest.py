@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from pawgle.auth.config import Settings
 from pawgle.auth.main import create_app
 from pawgle.common.bus.tables import OutboxEvent
+from pawgle.common.clientaddress import CLIENT_IP_HEADER, EDGE_PROOF_HEADER
 from pawgle.common.throttle import CONTRACT_RATES
 
 from .google_idp import FakeGoogle
@@ -22,6 +23,8 @@ GOOGLE_CLIENT_ID = "pawgle-test.apps.googleusercontent.com"
 FRONTEND = "http://localhost:3000"
 # Generous rates for every test but the throttle tests, which set their own.
 RELAXED_RATES = dict.fromkeys(CONTRACT_RATES, "10000/min")
+# The secret the gateway proves itself with; requests carrying it may name their client's address.
+EDGE_SECRET = "auth-tests-edge-secret-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +45,7 @@ def make_settings(database_url: str, nats_url: str, data_dir: Path, **overrides:
         "argon2_parallelism": 1,
         "throttle_bucket": f"t{secrets.token_hex(6)}",
         "throttle_rates": RELAXED_RATES,
+        "edge_secret": EDGE_SECRET,
     }
     values.update(overrides)
     return Settings(**values)
@@ -99,10 +103,8 @@ def hold_cookie(client: TestClient, value: str, name: str = "pawgle_refresh") ->
 
 
 def from_address(ip: str) -> dict[str, str]:
-    """Headers that make a request from loopback count as coming from client `ip`, as behind the gateway."""
-    # X-Pawgle-Client-Ip is what the gateway sends (believed from a trusted peer); X-Forwarded-For is
-    # what older gateways sent. Sending both keeps the tests independent of which one the service reads.
-    return {"X-Pawgle-Client-Ip": ip, "X-Forwarded-For": ip}
+    """Headers that make a request count as coming from client `ip`, as the gateway sends it."""
+    return {CLIENT_IP_HEADER: ip, EDGE_PROOF_HEADER: EDGE_SECRET}
 
 
 def signup(
