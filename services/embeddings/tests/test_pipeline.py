@@ -66,6 +66,8 @@ def test_a_new_pet_gets_one_vector_per_photo_and_a_normalised_mean_then_pet_embe
 
 def test_photos_of_several_events_share_model_batches(embeddings: RunningService, embedder: SwitchableEmbedder) -> None:
     key = store_photo(embeddings, "dog_afhq_flickr_000054.jpg")
+    # A wide batching window, so a busy machine cannot split the batch by scheduling alone.
+    embeddings.app.state.batcher.max_wait = 0.5
     # Six pets queued in one consumer transaction (as a batch of delivered events is): one claim takes them all.
     with embeddings.session() as session:
         for pet_id in range(10, 16):
