@@ -154,7 +154,12 @@ def _link_token(data_dir: Path) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for path in (data_dir / "notifier" / "outbox-mail").glob("*.eml"):
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if path.name.startswith("."):  # the sender's half-written file, renamed when complete
+                continue
+            try:
+                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            except FileNotFoundError:
+                continue
             part = message.get_body(preferencelist=("plain",))
             found = re.search(r"/auth/magic\?token=([A-Za-z0-9_-]+)", part.get_content() if part else "")
             if found:

@@ -19,6 +19,7 @@ TELEMETRY = REPO / "libs/common/src/pawgle/common/telemetry.py"
 OTHER_METRICS = (
     REPO / "libs/common/src/pawgle/common/photos/pipeline.py",
     REPO / "services/embeddings/src/pawgle/embeddings/metrics.py",
+    REPO / "services/reports/src/pawgle/reports/metrics.py",
 )
 
 SERVICES = ("auth", "pets", "reports", "chat", "embeddings", "matcher", "notifier", "gateway")

@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from .conftest import DEPLOY, REPO, SERVICES, Metric, load_yaml_documents, parse_metrics
+from .conftest import DEPLOY, REPO, SERVICES, Manifest, Metric, env_of, load_yaml_documents, parse_metrics
 
 DASHBOARDS = sorted((DEPLOY / "grafana/dashboards").glob("*.json"))
 PROMQL_KEYWORDS = {
@@ -27,6 +28,21 @@ PROMQL_KEYWORDS = {
 }
 # Prometheus' own series, and the labels its scrape configuration attaches (pawgle_service by relabelling).
 SCRAPE_SERIES = {"up": ("job", "instance", "pawgle_service", "pod")}
+# What Caddy (the gateway) exports on GATEWAY_METRICS_PORT, read from Caddy 2.11 and checked against a real
+# Caddy run below (test_caddy_exports_the_metrics_the_dashboards_read).
+CADDY_METRICS = {
+    m.name: m
+    for m in (
+        Metric("caddy_http_request_duration_seconds", "Histogram", ("server", "handler", "method", "code")),
+        Metric("caddy_http_response_duration_seconds", "Histogram", ("server", "handler", "method", "code")),
+        Metric("caddy_http_request_size_bytes", "Histogram", ("server", "handler", "method", "code")),
+        Metric("caddy_http_response_size_bytes", "Histogram", ("server", "handler", "method", "code")),
+        Metric("caddy_http_requests_total", "Counter", ("server", "handler")),
+        Metric("caddy_http_requests_in_flight", "Gauge", ("server", "handler")),
+        Metric("caddy_reverse_proxy_upstreams_healthy", "Gauge", ("upstream",)),
+        Metric("caddy_config_last_reload_successful", "Gauge", ()),
+    )
+}
 
 
 def promql_selectors(expr: str) -> tuple[set[str], set[str]]:
@@ -51,7 +67,7 @@ def promql_selectors(expr: str) -> tuple[set[str], set[str]]:
 def _known_series(metrics: dict[str, Metric]) -> dict[str, tuple[str, ...]]:
     """Every series name Prometheus can hold, with the labels it carries."""
     series: dict[str, tuple[str, ...]] = dict(SCRAPE_SERIES)
-    for metric in metrics.values():
+    for metric in [*metrics.values(), *CADDY_METRICS.values()]:
         extra = ("le",) if metric.kind == "Histogram" else ()
         for name in metric.series_names():
             series[name] = metric.labels + (extra if name.endswith("_bucket") else ())
@@ -63,7 +79,7 @@ def assert_expr_matches_the_code(expr: str, metrics: dict[str, Metric], where: s
     series = _known_series(metrics)
     unknown = names - set(series)
     assert names, f"{where}: no metric in {expr!r}"
-    assert not unknown, f"{where}: {sorted(unknown)} not exported by telemetry.py"
+    assert not unknown, f"{where}: {sorted(unknown)} exported neither by telemetry.py nor by Caddy"
     allowed_labels = {label for name in names for label in series[name]} | {"job", "instance"}
     assert labels <= allowed_labels, f"{where}: labels {sorted(labels - allowed_labels)} do not exist on {names}"
     return names
@@ -167,6 +183,76 @@ def test_the_alerts_cover_what_an_operator_must_hear_about(metrics: dict[str, Me
     assert watched("pawgle_consumer_pending"), "consumer lag"
     assert watched("pawgle_http_requests_total", 'status=~"5.."'), "5xx ratio"
     assert watched("up", 'job="pawgle"'), "service down"
+    assert watched("up", 'job="pawgle-gateway"'), "gateway down (its own scrape job on a cluster)"
+    assert watched("caddy_http_request_duration_seconds_count", 'code=~"5.."'), "gateway 5xx ratio"
+    assert watched("caddy_http_request_duration_seconds_bucket"), "gateway latency"
+
+
+def test_the_gateway_row_shows_caddys_request_metrics() -> None:
+    dashboard = json.loads((DEPLOY / "grafana/dashboards/mesh-overview.json").read_text(encoding="utf-8"))
+    used = set()
+    for _title, expr in _dashboard_targets(dashboard):
+        names = promql_selectors(expr)[0]
+        used |= names
+        if any(name.startswith("caddy_http_") for name in names):
+            # Caddy counts a request once per handler: without this filter every request counts 4-6 times.
+            assert 'handler="rewrite"' in expr, expr
+            assert 'server="gateway"' in expr, expr
+    wanted = {
+        "caddy_http_request_duration_seconds_count",
+        "caddy_http_request_duration_seconds_bucket",
+        "caddy_http_requests_in_flight",
+        "caddy_reverse_proxy_upstreams_healthy",
+    }
+    assert wanted <= used, sorted(wanted - used)
+
+
+def _scraped(text: str) -> dict[str, set[str]]:
+    """Series name to the label names its samples carry, from a Prometheus text exposition."""
+    found: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        match = re.match(r"([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})?\s", line)
+        if match and not line.startswith("#"):
+            labels = set(re.findall(r'(\w+)="', match.group(2) or ""))
+            found.setdefault(match.group(1), set()).update(labels)
+    return found
+
+
+def _sample_total(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_caddy_exports_the_metrics_the_dashboards_read(tmp_path: Path) -> None:
+    from pawgle.common.natsserver import free_port
+    from pawgle.gateway.config import Settings
+    from pawgle.gateway.edge import caddy_process
+    from pawgle.gateway.routes import SERVICES as ROUTED
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    port, metrics_port = free_port(), free_port()
+    settings = Settings(
+        environment="test", data_dir=tmp_path, metrics_port=metrics_port, **{f"{s}_url": closed for s in ROUTED}
+    )
+    with caddy_process(settings, host="127.0.0.1", port=port, sidecar_url=closed, config_dir=tmp_path / "caddy"):
+        paths = ["/healthz", "/api/auth/token/", "//api/pets/x/", "/nowhere"]
+        for path in paths:
+            httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+        httpx.options(f"http://127.0.0.1:{port}/api/auth/token/", timeout=10)
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    scraped = _scraped(text)
+    for metric in CADDY_METRICS.values():
+        for name in metric.series_names():
+            assert name in scraped, f"Caddy does not export {name}"
+            extra = {"le"} if name.endswith("_bucket") else set()
+            assert scraped[name] == set(metric.labels) | extra, f"{name}: Caddy labels are {sorted(scraped[name])}"
+    # handler="rewrite" counts each request exactly once, whatever route answered it (the dashboards rely on it).
+    rewrite = {"server": "gateway", "handler": "rewrite"}
+    assert _sample_total(text, "caddy_http_requests_total", **rewrite) == len(paths) + 1
+    assert _sample_total(text, "caddy_http_request_duration_seconds_count", **rewrite) == len(paths) + 1
 
 
 def test_the_cluster_scrape_config_keeps_the_mesh_and_names_the_service() -> None:
@@ -177,6 +263,28 @@ def test_the_cluster_scrape_config_keeps_the_mesh_and_names_the_service() -> Non
     assert any(r.get("target_label") == "pawgle_service" for r in relabels)
     keep = [r for r in relabels if r.get("action") == "keep"]
     assert any(r["regex"] == "pawgle" for r in keep)
+    gateway = jobs["pawgle-gateway"]["relabel_configs"]
+    assert {"role": "pod", "namespaces": {"names": ["pawgle"]}} in jobs["pawgle-gateway"]["kubernetes_sd_configs"]
+    kept = {(r["source_labels"][0], r["regex"]) for r in gateway if r.get("action") == "keep"}
+    assert ("__meta_kubernetes_pod_container_port_name", "metrics") in kept
+    assert ("__meta_kubernetes_pod_label_app_kubernetes_io_name", "gateway") in kept
+    assert any(r.get("target_label") == "pawgle_service" for r in gateway)
     services_yaml = (REPO / "deploy/k8s/services").glob("*.yaml")
     part_of = [p for p in services_yaml if "app.kubernetes.io/part-of: pawgle" in p.read_text(encoding="utf-8")]
     assert len(part_of) == len(SERVICES)
+
+
+def test_prometheus_scrapes_the_gateways_metrics_port(
+    by_kind: dict[tuple[str, str], Manifest], compose: dict[str, Any]
+) -> None:
+    pod = by_kind[("Deployment", "gateway")].doc["spec"]["template"]
+    (container,) = (c for c in pod["spec"]["containers"] if c["name"] == "gateway")
+    port = env_of(container)["GATEWAY_METRICS_PORT"]["value"]
+    ports = {p["name"]: str(p["containerPort"]) for p in container["ports"]}
+    assert ports["metrics"] == port  # the name the pawgle-gateway job keeps
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == port
+    assert str(compose["services"]["gateway"]["environment"]["GATEWAY_METRICS_PORT"]) == port
+    (config,) = load_yaml_documents(DEPLOY / "prometheus/prometheus.yml")
+    (job,) = (j for j in config["scrape_configs"] if j["job_name"] == "pawgle")
+    targets = {t for group in job["static_configs"] for t in group["targets"]}
+    assert f"gateway:{port}" in targets

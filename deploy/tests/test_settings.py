@@ -79,6 +79,7 @@ def _assert_every_variable_is_read(service: str, env: dict[str, str], settings: 
     from pawgle.common.config import S3Settings, ServiceSettings
 
     mesh_fields = {name.upper() for name in ServiceSettings.model_fields}
+    # The blob store's settings: ServiceSettings.s3 (env prefix PAWGLE_S3_).
     read_by_blobs = {f"PAWGLE_S3_{name.upper()}" for name in S3Settings.model_fields}
     upstreams = {f"PAWGLE_{s.upper()}_URL" for s in SERVICES if s != "gateway"}
     own_fields = {name.upper() for name in type(settings).model_fields}

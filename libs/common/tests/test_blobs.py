@@ -1,37 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from pawgle.common.blobs import LocalBlobStore, S3BlobStore, blob_store_for, new_blob_key
 from pawgle.common.config import ServiceSettings
-from pawgle.common.natsserver import free_port
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A local server speaking the S3 API (moto), so boto3 itself is what gets tested."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+from pawgle.common.testing.s3 import empty_bucket_store
 
 
 @pytest.fixture
 def s3_store(s3_endpoint: str) -> S3BlobStore:
-    store = S3BlobStore(
-        bucket="pawgle-test", endpoint_url=s3_endpoint, access_key="test", secret_key="test", region="us-east-1"
-    )
-    try:
-        store.client.create_bucket(Bucket="pawgle-test")
-    except store.client.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    return store
+    return empty_bucket_store(s3_endpoint, "pawgle-test")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ One stack for the module (starting it is the slow part); the stop test runs last
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -91,8 +92,13 @@ def _child_pid(parent: int, marker: str) -> int:
 
 
 def _mails(data_dir: Path) -> list[str]:
-    folder = data_dir / "notifier" / "outbox-mail"
-    return [p.read_text(errors="replace") for p in folder.glob("*.eml")] if folder.exists() else []
+    """The mails written so far (not the sender's half-written `.tmp-*` files, renamed when complete)."""
+    mails = []
+    for path in (data_dir / "notifier" / "outbox-mail").glob("*.eml"):
+        if not path.name.startswith("."):
+            with contextlib.suppress(FileNotFoundError):
+                mails.append(path.read_text(errors="replace"))
+    return mails
 
 
 def test_the_stack_records_where_everything_listens(stack: Stack) -> None:

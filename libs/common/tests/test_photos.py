@@ -6,13 +6,12 @@ import random
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI, UploadFile
-from moto.server import ThreadedMotoServer
 from PIL import ExifTags, Image
 from sqlalchemy import text
 from sqlmodel import Session
@@ -20,7 +19,6 @@ from sqlmodel import Session
 from pawgle.common.blobs import LocalBlobStore, S3BlobStore
 from pawgle.common.db import make_engine
 from pawgle.common.errors import install_error_handlers
-from pawgle.common.natsserver import free_port
 from pawgle.common.photos import (
     ExistingPhotoInvalid,
     ExistingPhotoNotOwned,
@@ -42,6 +40,7 @@ from pawgle.common.photos import (
     thumbnail_key_for,
 )
 from pawgle.common.photos import decode as decode_module
+from pawgle.common.testing.s3 import empty_bucket_store
 from pawgle.common.testing.server import serve
 
 from . import photo_samples as samples
@@ -536,27 +535,9 @@ def test_an_absent_existing_images_field_means_none() -> None:
 # The S3 adapter, against a local server speaking the S3 API
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def s3_store(s3_endpoint: str) -> S3BlobStore:
-    store = S3BlobStore(
-        bucket="pawgle-photos", endpoint_url=s3_endpoint, access_key="test", secret_key="test", region="us-east-1"
-    )
-    try:
-        store.client.create_bucket(Bucket="pawgle-photos")
-    except store.client.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    for item in store.client.list_objects_v2(Bucket="pawgle-photos").get("Contents", []):
-        store.client.delete_object(Bucket="pawgle-photos", Key=item["Key"])
-    return store
+    return empty_bucket_store(s3_endpoint, "pawgle-photos")
 
 
 def s3_keys(store: S3BlobStore) -> list[str]:

@@ -5,8 +5,6 @@ The running service, its token issuer and the settings come from `pawgle.common.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,25 +15,11 @@ from typing import Any
 import pytest
 
 from pawgle.common.testing.fake_http import FakeRequest, FakeResponse, fake_http_server
-from pawgle.common.testing.service import RunningService, running_service, service_settings
+from pawgle.common.testing.service import RunningService, load_test_module, running_service, service_settings
 from pawgle.notifier.config import Settings
 from pawgle.notifier.main import create_app
 
-
-def _load_factories() -> Any:
-    # Every service has a tests/factories.py; a private module name keeps them from shadowing each other.
-    name = "pawgle_notifier_test_factories"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("factories.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-factories = _load_factories()
+factories = load_test_module("pawgle_notifier_test_factories", Path(__file__).with_name("factories.py"))
 
 FRONTEND = "https://app.pawgle.test"
 FORWARD_SECRET = "forward-secret-for-tests-0123456789"

@@ -14,7 +14,7 @@ from pawgle.common.events.chat import ConversationOpened, MessageSent
 from pawgle.common.events.embeddings import EmbeddingFailed, PetEmbedded
 from pawgle.common.events.matcher import MatchFound
 from pawgle.common.events.pets import PetCreated
-from pawgle.common.events.reports import ReportExpired
+from pawgle.common.events.reports import ReportExpired, ReportExpiring
 from pawgle.notifier.consumers import handlers
 from pawgle.notifier.models import AlertArea, Contact, EmailMessage, Notification, PetName
 
@@ -172,6 +172,27 @@ def test_embedding_and_expiry_events_produce_the_contract_verbs(notifier) -> Non
     assert by_verb["feature_extraction_complete"].target_id == pet_id
     assert "Luna" in by_verb["feature_extraction_complete"].description
     assert "report_expired" in by_verb
+
+
+def test_a_report_about_to_expire_tells_its_reporter_with_a_link_only_email(notifier) -> None:
+    reporter = next_id()
+    address = sign_up(notifier, reporter)
+    expiring = ReportExpiring(
+        report_id=next_id(),
+        reporter_id=reporter,
+        animal_name="Luna",
+        status="lost",
+        expires_at=datetime(2027, 3, 1, tzinfo=UTC),
+    )
+    envelope = notifier.publish(expiring)
+    notifier.publish(expiring, envelope=envelope, msg_id=f"{envelope.id}-again")  # past dedupe
+    notifier.wait_until_handled("report.expiring")
+    [note] = rows(notifier, Notification, user_id=reporter)
+    assert note.verb == "report_expiring"
+    assert "2027-03-01" in note.description
+    [mail] = wait_for(lambda: rows(notifier, EmailMessage, to_address=address, kind="report_expiring"))
+    assert "/pet/map" in mail.text_body
+    assert "Luna" in mail.subject
 
 
 def test_chat_messages_page_once_per_window_with_a_reply_address(notifier, fake_resend) -> None:

@@ -12,6 +12,7 @@ from pawgle.common.bus.tables import OutboxEvent
 from pawgle.common.events.auth import UserDeleted, UserUpdated
 from pawgle.common.events.embeddings import EmbeddingFailed, PetEmbedded
 from pawgle.common.events.envelope import new_event
+from pawgle.common.events.reports import ReportFiled
 from pawgle.pets.models import EditedImage, Owner, Pet, PetPhoto
 
 
@@ -119,3 +120,44 @@ def test_a_verdict_about_photos_the_pet_no_longer_has_is_ignored(pets) -> None:
     pets.publish(stale.data, envelope=stale)
     pets.wait_until_handled("pet.embedded")
     assert status(pets, owner, pet["id"]) == "pending"
+
+
+def lost_report(
+    owner: int, *, report_id: int, name: str = "Biscuit", breed: str = "Beagle", pet_id: int | None = None
+) -> ReportFiled:
+    return ReportFiled(
+        report_id=report_id,
+        reporter_id=owner,
+        status="lost",
+        latitude=52.52,
+        longitude=13.405,
+        animal_name=name,
+        type="Dogs",
+        breed=breed,
+        category="Domestic",
+        pet_id=pet_id,
+        wants_pet=True,
+    )
+
+
+def test_a_lost_report_naming_an_unregistered_pet_registers_it_once_even_when_redelivered(pets) -> None:
+    owner = next_id()
+    envelope = pets.publish(lost_report(owner, report_id=next_id()))
+    pets.publish(envelope.data, envelope=envelope, msg_id=f"{envelope.id}-again")  # past dedupe
+    pets.publish(lost_report(owner, report_id=next_id()))  # a second report of the same pet
+    pets.wait_until_handled("report.filed")
+    assert count(pets, Pet, owner_id=owner, name="Biscuit") == 1
+    profile = pets.client.get("/api/auth/profile/", headers=pets.headers(owner)).json()
+    assert [(p["name"], p["type"], p["breed"]) for p in profile["pets"]] == [("Biscuit", "Dogs", "Beagle")]
+    with Session(pets.engine) as session:
+        created = session.exec(select(func.count()).where(col(OutboxEvent.subject) == "pet.created")).one()
+    assert created >= 1
+
+
+def test_a_lost_report_of_a_registered_pet_creates_nothing(pets) -> None:
+    owner = next_id()
+    pet = add_pet(pets, owner, name="Biscuit").json()["pet"]
+    pets.publish(lost_report(owner, report_id=next_id(), name=pet["name"], breed=pet["breed"]))
+    pets.publish(lost_report(owner, report_id=next_id(), name="Linked", pet_id=pet["id"]))
+    pets.wait_until_handled("report.filed")
+    assert count(pets, Pet, owner_id=owner) == 1

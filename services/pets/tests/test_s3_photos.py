@@ -8,26 +8,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 from pawgle_pets_test_factories import add_pet, jpeg_with_gps, next_id, pet_form, png_bomb, wait_for
 from PIL import Image
 
 from pawgle.common.blobs import S3BlobStore
-from pawgle.common.natsserver import free_port
 from pawgle.common.testing.service import RunningService, running_service
 from pawgle.pets.main import create_app
 
 BUCKET = "pawgle-pets-test"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A local server speaking the S3 API, so boto3 itself is what runs."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ class AccessClaims:
     user_id: int
     jti: str
     expires_at: int
-    issued_at: int = 0
+    issued_at: float = 0.0
 
 
 def _on_event_loop() -> bool:
@@ -321,7 +321,7 @@ class AccessTokenVerifier:
             raise Unauthorized("Given token not valid for any token type")
         try:
             user_id = int(claims["user_id"])
-            issued_at = int(claims["iat"])
+            issued_at = float(claims["iat"])
         except (TypeError, ValueError) as exc:
             raise Unauthorized("Given token not valid for any token type") from exc
         return AccessClaims(user_id=user_id, jti=str(claims["jti"]), expires_at=int(claims["exp"]), issued_at=issued_at)

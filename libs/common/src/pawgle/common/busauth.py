@@ -19,7 +19,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
     "auth": ("user.>", "auth.>"),
     "pets": ("pet.created", "pet.updated", "pet.deleted"),
     "reports": ("report.filed", "report.updated", "report.resolved", "report.reopened", "report.expired"),
-    "chat": ("conversation.>", "message.sent"),
+    "chat": ("conversation.>", "message.sent", "chat.live.>"),
     "embeddings": ("pet.embedded", "report.embedded", "embedding.>"),
     "matcher": ("match.>",),
     "notifier": ("message.email_reply_received",),

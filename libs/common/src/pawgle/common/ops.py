@@ -5,6 +5,7 @@
     pawgle-ops <service> dead-letters list [--consumer NAME] [--all]
     pawgle-ops <service> dead-letters retry ID | discard ID
     pawgle-ops <service> replay CONSUMER (--from-seq N | --from-time ISO) [--as INBOX_NAME]
+    pawgle-ops <service> <own command> ...   (a service's `ops_commands` module, e.g. reports partners)
 
 It reads the same settings (env) as the service and opens the service's own database and the bus. Without
 PAWGLE_NATS_URL it finds the running `make run` stack from `<PAWGLE_DATA_DIR or ./.data>/stack.json`, and
@@ -21,6 +22,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -153,7 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def service_commands(service: str) -> Any:
+    """A service's own commands (`pawgle.<service>.ops_commands`: COMMANDS and main(argv)), if it has any."""
+    try:
+        return importlib.import_module(f"pawgle.{service}.ops_commands")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("pawgle", f"pawgle.{service}", f"pawgle.{service}.ops_commands"):
+            return None  # no such service, or one without commands of its own
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Extension point: `pawgle-ops reports partners ...` runs the reports service's own command.
+    own = service_commands(argv[0]) if len(argv) >= 2 and argv[0].isidentifier() else None
+    if own is not None and argv[1] in own.COMMANDS:
+        return int(own.main(argv[1:]))
     args = build_parser().parse_args(argv)
     if args.command != "migrate":
         # Reach the bus the operator means: PAWGLE_NATS_URL, else the running `make run` stack (stackfile.py).

@@ -8,7 +8,7 @@ transaction as the deletion (transactional outbox), so nothing extra has to be w
 lost: each service replays the last `REVOCATION_WINDOW_S` of the stream when it starts, then follows it
 live (an ordered push consumer, delivered within milliseconds of the relay publishing).
 
-A token is refused when it was issued before (or within a second after) its account was revoked; tokens
+A token is refused when it was issued before (or just after) its account was revoked; tokens
 issued later, after a reactivation, work again.
 """
 
@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 # Longer than any access token lives (auth's AUTH_ACCESS_TTL_S is at most 900 s), plus clock leeway:
 # a revocation older than this only concerns tokens that have expired anyway.
 REVOCATION_WINDOW_S = 20 * 60.0
-# A token issued in the same second as the revocation carries the same `iat` (whole seconds).
+# Auth writes `iat` to the millisecond; tokens of other issuers (or older ones) may carry whole seconds, which
+# a revocation later in that same second must still cover. A token whose `iat` is fractional is compared
+# as it is, with a little room for the clocks of two auth replicas.
 ISSUED_AT_SLACK_S = 1.0
+REPLICA_CLOCK_SLACK_S = 0.05
 USERS_STREAM = "USERS"
 
 
@@ -57,7 +60,10 @@ class RevocationList:
     def is_revoked(self, user_id: int, issued_at: float) -> bool:
         """True when a token of `user_id` issued at `issued_at` (unix seconds) must be refused."""
         at = self._revoked_at.get(user_id)
-        return at is not None and issued_at <= at + ISSUED_AT_SLACK_S
+        if at is None:
+            return False
+        slack = ISSUED_AT_SLACK_S if float(issued_at).is_integer() else REPLICA_CLOCK_SLACK_S
+        return issued_at <= at + slack
 
     def __len__(self) -> int:
         return len(self._revoked_at)

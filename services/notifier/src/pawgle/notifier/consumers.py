@@ -12,7 +12,7 @@ from pawgle.common.events.chat import ConversationOpened, ConversationRead, Mess
 from pawgle.common.events.embeddings import EmbeddingFailed, PetEmbedded
 from pawgle.common.events.matcher import MatchFound
 from pawgle.common.events.pets import PetCreated, PetDeleted, PetSnapshot, PetUpdated
-from pawgle.common.events.reports import ReportExpired, ReportFiled
+from pawgle.common.events.reports import ReportExpired, ReportExpiring, ReportFiled
 from pawgle.notifier import reactions
 from pawgle.notifier.config import Settings
 
@@ -22,6 +22,11 @@ handlers = EventHandlers("notifier")
 @handlers.on(ReportFiled)
 def report_filed(session: Session, data: ReportFiled, event_id: str, settings: Settings) -> None:
     reactions.on_report_filed(session, settings=settings, event_id=event_id, data=data)
+
+
+@handlers.on(ReportExpiring)
+def report_expiring(session: Session, data: ReportExpiring, event_id: str, settings: Settings) -> None:
+    reactions.on_report_expiring(session, settings=settings, event_id=event_id, data=data)
 
 
 @handlers.on(ReportExpired)

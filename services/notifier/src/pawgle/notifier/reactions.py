@@ -21,7 +21,7 @@ from pawgle.common.events.chat import ConversationOpened, ConversationRead, Mess
 from pawgle.common.events.embeddings import EmbeddingFailed, PetEmbedded
 from pawgle.common.events.matcher import MatchFound
 from pawgle.common.events.pets import PetDeleted, PetSnapshot
-from pawgle.common.events.reports import ReportExpired, ReportFiled
+from pawgle.common.events.reports import ReportExpired, ReportExpiring, ReportFiled
 from pawgle.notifier import geo, repository
 from pawgle.notifier.config import Settings
 from pawgle.notifier.mail import compose, log_repository
@@ -165,6 +165,25 @@ def on_report_filed(session: Session, *, settings: Settings, event_id: str, data
     mail = compose.nearby_alert_email(frontend=settings.frontend_origin, status=data.status)
     email_users(session, key_source=event_id, user_ids=[area.user_id for area in areas], composed=mail)
     return len(areas)
+
+
+def on_report_expiring(session: Session, *, settings: Settings, event_id: str, data: ReportExpiring) -> None:
+    """Warn the reporter a few days before their report leaves the map: a notification and a link-only e-mail."""
+    name = display_name(data.animal_name, "your pet")
+    notify(
+        session,
+        event_id=event_id,
+        user_id=data.reporter_id,
+        verb="report_expiring",
+        description=(
+            f"Your report for {name} leaves the map on {data.expires_at:%Y-%m-%d}. "
+            "Renew it from your reports on the map if it is still current."
+        ),
+        target_id=data.report_id,
+        target_name=name,
+    )
+    mail = compose.report_expiring_email(frontend=settings.frontend_origin, name=name)
+    email_user(session, key_source=event_id, user_id=data.reporter_id, composed=mail)
 
 
 def on_report_expired(session: Session, *, event_id: str, data: ReportExpired) -> None:

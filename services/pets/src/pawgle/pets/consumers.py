@@ -9,6 +9,7 @@ from sqlmodel import Session
 from pawgle.common.bus.handlers import EventHandlers
 from pawgle.common.events.auth import UserDeleted, UserRegistered, UserUpdated
 from pawgle.common.events.embeddings import EmbeddingFailed, PetEmbedded
+from pawgle.common.events.reports import ReportFiled
 from pawgle.pets import reactions
 
 handlers = EventHandlers("pets")
@@ -32,3 +33,8 @@ def pet_embedded(session: Session, data: PetEmbedded, occurred_at: datetime) -> 
 @handlers.on(EmbeddingFailed)
 def embedding_failed(session: Session, data: EmbeddingFailed, occurred_at: datetime) -> None:
     reactions.on_embedding_failed(session, data=data, occurred_at=occurred_at)
+
+
+@handlers.on(ReportFiled)
+def report_filed(session: Session, data: ReportFiled) -> None:
+    reactions.on_report_filed(session, data=data)

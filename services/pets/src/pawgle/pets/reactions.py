@@ -1,4 +1,4 @@
-"""What the pets service does with the events it consumes (user.*, pet.embedded, embedding.failed)."""
+"""What the pets service does with the events it consumes (user.*, pet.embedded, embedding.failed, report.filed)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlmodel import Session
 from pawgle.common.db import save
 from pawgle.common.events.auth import UserDeleted, UserRegistered, UserUpdated
 from pawgle.common.events.embeddings import EmbeddingFailed, PetEmbedded
+from pawgle.common.events.reports import ReportFiled
 from pawgle.common.photos import thumbnail_key_for
 from pawgle.pets import repository, service
 from pawgle.pets.models import Owner, Pet
@@ -66,3 +67,25 @@ def on_embedding_failed(session: Session, *, data: EmbeddingFailed, occurred_at:
     if pet is not None:
         pet.feature_status = "failed"
         save(session, pet)
+
+
+def on_report_filed(session: Session, *, data: ReportFiled) -> None:
+    """A lost report (or register_pet) naming a pet the reporter has not registered: register it, once.
+
+    A second delivery finds the pet the first one created (same owner, name, type and breed), so a
+    redelivery or a replay never makes a second pet; the pets service being down only delays this.
+    """
+    if not data.wants_pet or data.pet_id is not None:
+        return
+    if repository.live_pet_named(
+        session, owner_id=data.reporter_id, name=data.animal_name, type_=data.type, breed=data.breed
+    ):
+        return  # the reports service links it from its pet.* projection
+    service.create_pet_for_report(
+        session=session,
+        owner_id=data.reporter_id,
+        name=data.animal_name,
+        type_=data.type,
+        breed=data.breed,
+        category=data.category,
+    )

@@ -61,6 +61,17 @@ def live_pet(session: Session, *, owner_id: int, pet_id: int) -> Pet | None:
     return pet
 
 
+def live_pet_named(session: Session, *, owner_id: int, name: str, type_: str, breed: str) -> Pet | None:
+    """The owner's oldest live pet with this name, type and breed (how a lost report names its pet)."""
+    query = (
+        select(Pet)
+        .where(Pet.owner_id == owner_id, Pet.name == name, Pet.type == type_, Pet.breed == breed)
+        .where(col(Pet.deleted_at).is_(None))
+        .order_by(col(Pet.id))
+    )
+    return session.exec(query).first()
+
+
 def pet_by_animal_id(session: Session, animal_id: str) -> Pet | None:
     """The live pet wearing this tag, else None."""
     return session.exec(select(Pet).where(Pet.animal_id == animal_id, col(Pet.deleted_at).is_(None))).first()

@@ -272,6 +272,28 @@ def add_pet(
     return PetWrite(pet=pet, keys=ordered, restored=restored)
 
 
+def create_pet_for_report(*, session: Session, owner_id: int, name: str, type_: str, breed: str, category: str) -> Pet:
+    """Register the pet a lost report names (no photos yet); its pet.created lets the reports service link it."""
+    pet = save(
+        session,
+        Pet(
+            owner_id=owner_id,
+            animal_id=_new_animal_id(session),
+            **_model_fields(
+                {
+                    "name": name,
+                    "type": type_,
+                    "breed": breed,
+                    "category": category,
+                    "additional_info": additional_info({}),
+                }
+            ),
+        ),
+    )
+    add_event(session, PetCreated(**_snapshot(pet, [])))
+    return pet
+
+
 def _model_fields(fields: dict[str, Any]) -> dict[str, Any]:
     values = dict(fields)
     if "additional_info" in values:

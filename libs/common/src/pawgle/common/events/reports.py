@@ -9,6 +9,8 @@ from pawgle.common.events.envelope import EventData, event_model
 
 
 class ReportSnapshot(EventData):
+    """A report as other services may know it: the exact position, never the reporter's contact fields."""
+
     report_id: int
     reporter_id: int
     status: Literal["lost", "found", "resolved"]
@@ -22,6 +24,13 @@ class ReportSnapshot(EventData):
     pet_owner_id: int | None = None
     image_key: str | None = None
     reported_at: datetime | None = None
+    # The reporter wants a pet of theirs linked (a lost report, or register_pet on a found one) and the
+    # reports service knew none with this name, type and breed: the pets service links or creates one
+    # (idempotently: a second delivery finds the pet the first created) and its pet.created tells reports.
+    wants_pet: bool = False
+    expires_at: datetime | None = None
+    # Set on reports pushed by a partner organisation (shelters, rescue groups).
+    partner_id: int | None = None
 
 
 @event_model
@@ -47,6 +56,18 @@ class ReportReopened(ReportSnapshot):
 
 
 @event_model
+class ReportExpiring(EventData):
+    """A report leaves the maps at `expires_at` unless its reporter renews it (sent a few days before)."""
+
+    event_type = "report.expiring"
+    report_id: int
+    reporter_id: int
+    animal_name: str
+    status: Literal["lost", "found"]
+    expires_at: datetime
+
+
+@event_model
 class ReportExpired(EventData):
     """A report was not renewed in time and left the maps."""
 
@@ -54,3 +75,12 @@ class ReportExpired(EventData):
     report_id: int
     reporter_id: int
     animal_name: str
+
+
+@event_model
+class ReportErased(EventData):
+    """A report was erased with its reporter's account (user.deleted): forget it, its photo and its vectors."""
+
+    event_type = "report.erased"
+    report_id: int
+    reporter_id: int

@@ -62,3 +62,12 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3-compatible server (moto) for the session, started only when a test asks for it."""
+    from pawgle.common.testing.s3 import moto_s3_server
+
+    with moto_s3_server() as endpoint:
+        yield endpoint

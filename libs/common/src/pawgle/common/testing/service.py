@@ -9,14 +9,18 @@ settings)` (or `with running_service(...) as running:`) in a fixture; tests publ
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import nats
+import nats.js.errors
 from anyio.from_thread import BlockingPortal
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -107,7 +111,10 @@ class RunningService:
     def drained(self, event_type: str) -> bool:
         """True once the consumer of `event_type` has every published event delivered and acknowledged."""
         spec = ConsumerSpec(service=self.settings.service_name, event_type=event_type, handler=lambda s, e: None)
-        info = self.portal.call(self.app.state.js.consumer_info, spec.stream, spec.name)
+        try:
+            info = self.portal.call(self.app.state.js.consumer_info, spec.stream, spec.name)
+        except nats.js.errors.NotFoundError:
+            return False  # the app's consumer loop has not created its durable consumer yet
         return info.num_pending == 0 and info.num_ack_pending == 0
 
     def wait_until_handled(self, event_type: str, *, timeout_s: float = 10.0) -> None:
@@ -135,3 +142,18 @@ def running_service(
     app.state.token_verifier.jwks.set_keys(tokens.jwks)
     with TestClient(app, base_url=base_url) as client:
         yield RunningService(app=app, client=client, settings=settings, tokens=tokens)
+
+
+def load_test_module(name: str, path: Path) -> ModuleType:
+    """Import a service's tests/factories.py (or similar) under a private module name, once.
+
+    Every service has a tests/factories.py; importing each as `factories` would make them shadow each other.
+    """
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -31,12 +31,13 @@ class TokenIssuer:
 
     def token(self, user_id: int, *, expires_in_s: int = 600, kid: str | None = None, **claims: Any) -> str:
         """A signed access token for `user_id`; `kid` names another key (a forged or rotated one)."""
-        now = int(time.time())
+        issued = time.time()
+        now = int(issued)
         body: dict[str, Any] = {
             "user_id": user_id,
             "token_type": "access",
             "jti": uuid.uuid4().hex,
-            "iat": now,
+            "iat": round(issued, 3),  # to the millisecond, as auth writes it
             "exp": now + expires_in_s,
             "iss": self.issuer,
             "aud": self.audience,

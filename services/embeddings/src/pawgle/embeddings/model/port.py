@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
@@ -48,7 +48,6 @@ class ImageEmbedding:
     # The part of the photo that was embedded, in the decoded photo's pixels (left, top, right, bottom),
     # or None when the whole photo was.
     crop_box: tuple[int, int, int, int] | None = None
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class ModelError(Exception):

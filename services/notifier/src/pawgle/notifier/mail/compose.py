@@ -59,6 +59,17 @@ def nearby_alert_email(*, frontend: str, status: str) -> ComposedEmail:
     )
 
 
+def report_expiring_email(*, frontend: str, name: str) -> ComposedEmail:
+    """A report about to leave the maps: a link to the map, where its reporter renews it."""
+    return _compose(
+        "report_expiring",
+        f"PawGle: your report for {name} is about to expire",
+        f"Your report for {name} leaves the map in a few days unless you renew it.",
+        f"{frontend}/pet/map",
+        "Renew it on the map",
+    )
+
+
 def match_email(*, frontend: str, name: str, conversation_id: str) -> ComposedEmail:
     """A possible match: a link to the chat opened for it."""
     return _compose(

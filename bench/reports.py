@@ -1,0 +1,240 @@
+"""Reports: the map list and a bounding-box query under load with 100,000 reports stored; a partner feed.
+
+The reports service runs as its own uvicorn process on a real nats-server and a SQLite file holding
+100,000 reports (lost and found, spread over Europe). `wrk -t2 -c64` (or Python threads without wrk)
+loads, authenticated with a real EdDSA token, direct to the service:
+- L1 `GET /api/auth/pets/locations/`: the default list, capped at 1,000 reports (about 0.7 MB of JSON);
+- bounding-box queries: a city (about 0.2 x 0.2 degrees, capped at 1,000 reports like L1) and a district
+  (0.02 x 0.02 degrees, a few dozen reports, what a zoomed-in map asks for). Target: p99 <= 30 ms.
+Then a partner pushes a feed of 10,000 rows (JSON, no photos): rows/s of the whole import, each row a
+found report with its report.filed in the outbox. Last, the service's resident memory (VmRSS).
+Through-the-gateway figures need the whole stack (bench/http.py starts only auth and the notifier).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+from sqlalchemy import insert
+from sqlmodel import Session
+
+from bench.notifier_http import cpu_seconds, load_python, load_wrk
+from bench.stats import report
+from pawgle.common.db import make_engine, utcnow
+from pawgle.common.migrations import upgrade_to_head
+from pawgle.common.natsserver import NatsServer, free_port
+from pawgle.reports import ops_commands
+from pawgle.reports.config import Settings
+from pawgle.reports.main import MIGRATIONS, create_app
+from pawgle.reports.models import Report
+from pawgle.reports.privacy import public_position
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = 100_000
+FEED_ROWS = 10_000
+DURATION_S = int(os.environ.get("BENCH_HTTP_SECONDS", "6"))
+USER_ID = 7
+JWKS_ENV = "PAWGLE_BENCH_JWKS"
+ISSUER, AUDIENCE = "pawgle-auth", "pawgle"
+BERLIN_BOX = "13.30,52.45,13.50,52.60"
+DISTRICT_BOX = "13.40,52.50,13.42,52.52"
+
+
+def app_factory() -> FastAPI:
+    """The reports app with the bench's public key loaded (uvicorn's --factory target in the child)."""
+    app = create_app(Settings())
+    app.state.token_verifier.jwks.set_keys(json.loads(os.environ[JWKS_ENV]))
+    return app
+
+
+def _keys() -> tuple[Ed25519PrivateKey, str, dict[str, Any]]:
+    key = Ed25519PrivateKey.generate()
+    kid = f"bench-{uuid.uuid4().hex[:8]}"
+    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+    return key, kid, {"keys": [{**jwk, "kid": kid, "alg": "EdDSA", "use": "sig"}]}
+
+
+def _token(key: Ed25519PrivateKey, kid: str) -> str:
+    now = int(time.time())
+    claims = {"user_id": USER_ID, "token_type": "access", "jti": uuid.uuid4().hex, "iat": now, "exp": now + 3600}
+    return jwt.encode({**claims, "iss": ISSUER, "aud": AUDIENCE}, key, algorithm="EdDSA", headers={"kid": kid})
+
+
+def seed(settings: Settings, rng: random.Random) -> None:
+    """100,000 reports over Europe (one in ten around Berlin), newest first spread over 90 days."""
+    engine = make_engine(settings.db_url)
+    upgrade_to_head(MIGRATIONS, settings.db_url, engine)
+    now = utcnow()
+    rows = []
+    for n in range(REPORTS):
+        status = "lost" if n % 2 else "found"
+        if n % 10 == 0:
+            lat, lon = rng.uniform(52.3, 52.7), rng.uniform(13.1, 13.7)
+        else:
+            lat, lon = rng.uniform(36.0, 60.0), rng.uniform(-9.0, 30.0)
+        map_lat, map_lon = public_position(status, lat, lon, cell_m=settings.privacy_cell_m)
+        reported = now - timedelta(seconds=rng.uniform(0, 80 * 86400))
+        rows.append(
+            {
+                "reporter_id": 1000 + n % 5000,
+                "status": status,
+                "latitude": lat,
+                "longitude": lon,
+                "map_lat": map_lat,
+                "map_lon": map_lon,
+                "animal_name": "Rex",
+                "type": "Dogs" if n % 3 else "Cats",
+                "breed": "Beagle" if n % 3 else "Persian",
+                "category": "Domestic",
+                "description": "Brown collar, very friendly, last seen near the park.",
+                "contact_name": "Jane",
+                "contact_phone": "+49 30 1234567",
+                "contact_email": "jane@example.org",
+                "image_key": None,
+                "feature_status": "completed",
+                "is_test": False,
+                "wants_pet": False,
+                "reported_at": reported,
+                "expires_at": reported + timedelta(days=90),
+            }
+        )
+    with Session(engine) as session:
+        for start in range(0, len(rows), 5000):
+            session.exec(insert(Report), params=rows[start : start + 5000])
+        session.commit()
+    engine.dispose()
+
+
+@contextlib.contextmanager
+def reports_process(port: int, env: dict[str, str]) -> Iterator[int]:
+    """Run the reports service under uvicorn until the block ends; yields the process id."""
+    command = [sys.executable, "-m", "uvicorn", "--factory", "bench.reports:app_factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                connection.request("GET", "/readyz")
+                if connection.getresponse().status == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the reports service did not start")
+            time.sleep(0.1)
+        yield process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _feed(rng: random.Random) -> list[dict[str, str]]:
+    return [
+        {
+            "external_id": f"SHELTER-{n}",
+            "species": "Dogs",
+            "breed": "Beagle",
+            "description": "Brought in by a neighbour.",
+            "photo_url": "",
+            "latitude": f"{rng.uniform(48.0, 54.0):.6f}",
+            "longitude": f"{rng.uniform(6.0, 14.0):.6f}",
+            "found_date": "2026-11-20",
+        }
+        for n in range(FEED_ROWS)
+    ]
+
+
+def main() -> None:
+    """Print L1 and bbox p50/p99 at 64 connections, partner feed rows/s and the service's memory."""
+    load = load_wrk if shutil.which("wrk") else load_python
+    rng = random.Random(12)
+    key, kid, jwks = _keys()
+    token = _token(key, kid)
+    with tempfile.TemporaryDirectory(prefix="pawgle-bench-reports-") as tmp:
+        nats = NatsServer(Path(tmp) / "js").start()
+        try:
+            data_dir = Path(tmp) / "data"
+            settings = Settings(environment="test", data_dir=data_dir)
+            started = time.perf_counter()
+            seed(settings, rng)
+            report(f"seeded {REPORTS} reports in {time.perf_counter() - started:.1f} s")
+            env = {
+                "PAWGLE_DATA_DIR": str(data_dir),
+                "PAWGLE_NATS_URL": nats.url,
+                "PAWGLE_LOG_LEVEL": "WARNING",
+                "PAWGLE_JWT_ISSUER": ISSUER,
+                "PAWGLE_JWT_AUDIENCE": AUDIENCE,
+                "REPORTS_THROTTLE_ENABLED": "false",
+                JWKS_ENV: json.dumps(jwks),
+            }
+            port = free_port()
+            with reports_process(port, env) as pid:
+                base = f"http://127.0.0.1:{port}"
+                tool = "wrk -t2" if load is load_wrk else "Python threads"
+                report(f"reports direct, {os.cpu_count()} cores (shared machine), {tool}, {DURATION_S} s per row")
+                for label, path in (
+                    ("L1 default list (1,000 of 100,000)", "/api/auth/pets/locations/"),
+                    ("bbox of a city (1,000 of ~4,000)", f"/api/auth/pets/locations/?bbox={BERLIN_BOX}"),
+                    ("bbox of a district (~40)", f"/api/auth/pets/locations/?bbox={DISTRICT_BOX}"),
+                ):
+                    load(base + path, token, 8, 2)  # warm-up
+                    cpu_before = cpu_seconds(pid)
+                    figures = load(base + path, token, 64)
+                    cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / max(figures["requests"], 1)
+                    report(
+                        f"  {label:<36} c=64 {figures['rps']:7.0f} req/s  p50 {figures['p50']:7.2f} ms  "
+                        f"p99 {figures['p99']:7.2f} ms  CPU {cpu_ms:.2f} ms/request  "
+                        f"(non-2xx: {int(figures['errors'])})"
+                    )
+                feed_key = _issue_partner_key(settings)
+                rows = _feed(rng)
+                started = time.perf_counter()
+                response = httpx.post(
+                    f"{base}/api/partners/found/", json={"rows": rows}, headers={"X-Partner-Key": feed_key}, timeout=600
+                )
+                elapsed = time.perf_counter() - started
+                result = response.json()
+                report(
+                    f"  partner feed of {FEED_ROWS} rows (JSON): {FEED_ROWS / elapsed:7.0f} rows/s "
+                    f"({elapsed:.2f} s; created {result.get('created')}, refused {result.get('refused')})"
+                )
+                report(f"  service memory after the runs: {_rss_mb(pid):.0f} MB resident")
+        finally:
+            nats.stop()
+
+
+def _issue_partner_key(settings: Settings) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        ops_commands.main(["partners", "add", "Bench Shelter", "--user-id", "99"], settings=settings)
+    return out.getvalue().splitlines()[0].rsplit(" ", 1)[1]
+
+
+if __name__ == "__main__":
+    main()

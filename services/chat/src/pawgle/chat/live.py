@@ -1,0 +1,116 @@
+"""Real-time delivery: a server-sent events stream per user, fanned out across processes by NATS core.
+
+Every chat process publishes a small notice (never a message body) on `chat.live.<user id>` after a
+write commits; every process holding a stream for that user forwards it. Polling (C4) stays the source
+of truth: a notice only says "something new in conversation X", and a reconnecting client polls.
+EventSource cannot send headers, so a signed-in client may first fetch a short-lived ticket (C-stream
+ticket) and open `/stream/?ticket=...`; with a header the ticket is not needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from prometheus_client import Gauge
+
+from pawgle.common.auth import OptionalUserId
+from pawgle.common.errors import Unauthorized
+
+router = APIRouter(prefix="/api/auth/chat")
+
+OPEN_STREAMS = Gauge("pawgle_chat_open_streams", "Server-sent event streams open in this process")
+KEEPALIVE_S = 15.0
+
+
+def subject_for(user_id: int) -> str:
+    """The NATS core subject carrying live notices for one user."""
+    return f"chat.live.{user_id}"
+
+
+async def notify(request_or_app: Any, user_ids: list[int], kind: str, **fields: Any) -> None:
+    """Publish a live notice to each user (best effort: a lost notice is caught up by polling)."""
+    app = getattr(request_or_app, "app", request_or_app)
+    nc = getattr(app.state, "nc", None)
+    if nc is None:
+        return
+    payload = json.dumps({"type": kind, **fields}).encode()
+    for uid in user_ids:
+        try:
+            await nc.publish(subject_for(uid), payload)
+        except Exception:  # noqa: BLE001, S112 - the bus being down must not fail a committed write
+            continue
+
+
+def _secret(request: Request) -> bytes:
+    secret: bytes = request.app.state.stream_ticket_secret
+    return secret
+
+
+def make_ticket(secret: bytes, user_id: int, *, ttl_s: int = 60) -> str:
+    """A signed, short-lived ticket naming one user (for EventSource, which cannot send a header)."""
+    body = f"{user_id}.{int(time.time()) + ttl_s}"
+    mac = hmac.new(secret, body.encode(), hashlib.sha256).digest()[:18]
+    return f"{body}.{base64.urlsafe_b64encode(mac).decode()}"
+
+
+def read_ticket(secret: bytes, ticket: str) -> int | None:
+    """The user a valid, unexpired ticket names, else None."""
+    try:
+        user, expires, mac = ticket.split(".")
+        expected = hmac.new(secret, f"{user}.{expires}".encode(), hashlib.sha256).digest()[:18]
+        if not hmac.compare_digest(base64.urlsafe_b64decode(mac.encode()), expected) or int(expires) < time.time():
+            return None
+        return int(user)
+    except (ValueError, TypeError):
+        return None
+
+
+@router.post("/stream/ticket/")
+async def stream_ticket(request: Request, user_id: OptionalUserId) -> dict[str, object]:
+    """A ticket valid 60 s to open the caller's event stream without an Authorization header."""
+    if user_id is None:
+        raise Unauthorized()
+    return {"ticket": make_ticket(_secret(request), user_id), "expires_in": 60}
+
+
+@router.get("/stream/")
+async def stream(request: Request, user_id: OptionalUserId, ticket: str | None = None) -> StreamingResponse:
+    """The caller's live events: new messages, read receipts and new conversations (text/event-stream)."""
+    uid = user_id if user_id is not None else (read_ticket(_secret(request), ticket) if ticket else None)
+    if uid is None:
+        raise Unauthorized()
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
+
+    async def on_notice(msg: Any) -> None:
+        if not queue.full():
+            queue.put_nowait(msg.data)
+
+    subscription = await request.app.state.nc.subscribe(subject_for(uid), cb=on_notice)
+
+    async def events() -> AsyncIterator[bytes]:
+        OPEN_STREAMS.inc()
+        try:
+            yield b": connected\n\n"
+            while True:
+                try:
+                    data = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                kind = json.loads(data).get("type", "message")
+                yield f"event: {kind}\ndata: {data.decode()}\n\n".encode()
+        finally:
+            OPEN_STREAMS.dec()
+            await subscription.unsubscribe()
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,51 @@
+"""Fixtures: the chat service running on a real bus and a real database (harness: pawgle.common.testing)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pawgle.chat.config import Settings
+from pawgle.chat.main import create_app
+from pawgle.common.testing.service import RunningService, running_service, service_settings
+
+
+def _load_factories() -> Any:
+    # Every service has a tests/factories.py; a private module name keeps them from shadowing each other.
+    name = "pawgle_chat_test_factories"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("factories.py"))
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+factories = _load_factories()
+
+
+@pytest.fixture
+def settings_factory(database_url: str, nats_url: str, data_dir: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        fields: dict[str, Any] = {
+            "public_base_url": "http://media.test",
+            "consumer_max_deliveries": 5,
+            **overrides,
+        }
+        return service_settings(Settings, database_url=database_url, nats_url=nats_url, data_dir=data_dir, **fields)
+
+    return make
+
+
+@pytest.fixture
+def chat(settings_factory: Callable[..., Settings]) -> Iterator[RunningService]:
+    """The full chat service: API and consumers on the bus."""
+    with running_service(create_app(settings_factory()), settings_factory()) as running:
+        yield running

@@ -1,0 +1,207 @@
+"""Every query of the reports service."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, null, or_, tuple_, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
+from sqlmodel import Session, col, select
+
+from pawgle.reports.models import KnownPet, Report, ReportViewer
+
+ACTIVE = ("lost", "found")
+_COLUMNS = list(Report.__table__.c)
+
+
+@dataclass(frozen=True)
+class MapQuery:
+    """Which active reports a map list asks for; the defaults are the contract's plain lists."""
+
+    statuses: tuple[str, ...] = ACTIVE
+    limit: int = 1000
+    # west, south, east, north in degrees, on the public positions (never the exact ones).
+    bbox: tuple[float, float, float, float] | None = None
+    species: str | None = None
+    # Continue after this (reported_at, id): the last report of the previous page.
+    after: tuple[datetime, int] | None = None
+
+
+# The default lists run on every map load: built once, with bound parameters.
+_ACTIVE_LIST = (
+    select(*_COLUMNS)
+    .where(col(Report.status).in_(bindparam("statuses", expanding=True)), col(Report.expired_at).is_(None))
+    .order_by(col(Report.reported_at).desc(), col(Report.id).desc())
+    .limit(bindparam("limit"))
+)
+_CONVERSATION_REPORTS = select(ReportViewer.report_id).where(ReportViewer.user_id == bindparam("user_id"))
+
+
+def active_reports(session: Session, query: MapQuery) -> Sequence[Row[Any]]:
+    """Active, unexpired reports newest first, as read-only rows."""
+    if query.bbox is None and query.species is None and query.after is None:
+        return session.execute(_ACTIVE_LIST, params={"statuses": list(query.statuses), "limit": query.limit}).all()
+    not_expired = col(Report.expired_at).is_(None)
+    if query.bbox is not None:
+        # Wrapped so that no index on expired_at applies: the planner then takes the position index (a
+        # city is a small part of the map) instead of walking every report newest first.
+        not_expired = func.coalesce(Report.expired_at, null()).is_(None)
+    statement = select(*_COLUMNS).where(col(Report.status).in_(query.statuses), not_expired)
+    if query.bbox is not None:
+        west, south, east, north = query.bbox
+        statement = statement.where(col(Report.map_lat).between(south, north))
+        if west <= east:
+            statement = statement.where(col(Report.map_lon).between(west, east))
+        else:  # a box across the antimeridian
+            statement = statement.where(or_(col(Report.map_lon) >= west, col(Report.map_lon) <= east))
+    if query.species is not None:
+        species = query.species.lower()
+        statement = statement.where(
+            or_(
+                func.lower(Report.pet_type) == species,
+                and_(col(Report.pet_type).is_(None), func.lower(Report.type) == species),
+            )
+        )
+    if query.after is not None:
+        statement = statement.where(tuple_(Report.reported_at, Report.id) < tuple_(*query.after))
+    statement = statement.order_by(col(Report.reported_at).desc(), col(Report.id).desc()).limit(query.limit)
+    return session.execute(statement).all()
+
+
+def reports_of(session: Session, user_id: int, *, limit: int) -> Sequence[Row[Any]]:
+    """Every report the user filed or that is linked to one of their pets, any status, newest first."""
+    statement = (
+        select(*_COLUMNS)
+        .where(or_(Report.reporter_id == user_id, Report.pet_owner_id == user_id))
+        .order_by(col(Report.reported_at).desc(), col(Report.id).desc())
+        .limit(limit)
+    )
+    return session.execute(statement).all()
+
+
+def conversation_reports(session: Session, user_id: int) -> set[int]:
+    """The reports the user talks about in a conversation."""
+    return set(session.execute(_CONVERSATION_REPORTS, params={"user_id": user_id}).scalars())
+
+
+def get_report(session: Session, report_id: int) -> Report | None:
+    return session.get(Report, report_id)
+
+
+def lock_report(session: Session, report_id: int) -> Report | None:
+    """The report, locked for a status change (two changes in a row apply one after the other)."""
+    return session.exec(select(Report).where(Report.id == report_id).with_for_update()).first()
+
+
+# --- pets -------------------------------------------------------------------------------------------
+
+
+def known_pet(session: Session, pet_id: int) -> KnownPet | None:
+    return session.get(KnownPet, pet_id)
+
+
+def matching_pet(session: Session, *, owner_id: int, name: str, type_: str, breed: str) -> KnownPet | None:
+    """The owner's live pet with this name, type and breed (the oldest, as the original linked)."""
+    statement = (
+        select(KnownPet)
+        .where(KnownPet.owner_id == owner_id, KnownPet.name == name, KnownPet.type == type_, KnownPet.breed == breed)
+        .where(col(KnownPet.deleted).is_(False))
+        .order_by(col(KnownPet.pet_id))
+    )
+    return session.exec(statement).first()
+
+
+def reports_waiting_for(session: Session, pet: KnownPet) -> Sequence[Report]:
+    """The owner's reports waiting for a pet of this name, type and breed."""
+    statement = select(Report).where(
+        Report.reporter_id == pet.owner_id,
+        col(Report.wants_pet).is_(True),
+        col(Report.pet_id).is_(None),
+        Report.animal_name == pet.name,
+        Report.type == pet.type,
+        Report.breed == pet.breed,
+    )
+    return session.exec(statement.with_for_update()).all()
+
+
+def reports_linked_to(session: Session, pet_id: int) -> Sequence[Report]:
+    return session.exec(select(Report).where(Report.pet_id == pet_id).with_for_update()).all()
+
+
+def user_reports(session: Session, user_id: int) -> Sequence[Report]:
+    return session.exec(select(Report).where(Report.reporter_id == user_id).with_for_update()).all()
+
+
+def add_viewers(session: Session, report_id: int, user_ids: Sequence[int]) -> None:
+    """Record conversation participants of a report; ones already known are left as they are."""
+    rows = [{"user_id": user_id, "report_id": report_id} for user_id in sorted(set(user_ids))]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    table = ReportViewer.__table__
+    if dialect == "mysql":
+        statement: Any = mysql_insert(table).prefix_with("IGNORE")
+    else:
+        statement = sqlite_insert(table).on_conflict_do_nothing()
+    session.execute(statement, rows)
+
+
+def forget_viewers(session: Session, *, user_id: int | None = None, report_ids: Sequence[int] = ()) -> None:
+    """Drop viewer rows of a user, or of reports."""
+    if user_id is not None:
+        session.execute(delete(ReportViewer).where(col(ReportViewer.user_id) == user_id))
+    if report_ids:
+        session.execute(delete(ReportViewer).where(col(ReportViewer.report_id).in_(report_ids)))
+
+
+# --- expiry ----------------------------------------------------------------------------------------
+
+
+def due_ids(session: Session, *, now: datetime, limit: int) -> list[int]:
+    """Active reports past their expiry, oldest first."""
+    statement = (
+        select(Report.id)
+        .where(col(Report.expired_at).is_(None), col(Report.expires_at) <= now, col(Report.status).in_(ACTIVE))
+        .order_by(col(Report.expires_at))
+        .limit(limit)
+    )
+    return [i for i in session.exec(statement).all() if i is not None]
+
+
+def expiring_ids(session: Session, *, now: datetime, notice_until: datetime, limit: int) -> list[int]:
+    """Active reports expiring before `notice_until` whose reporter was not told yet."""
+    statement = (
+        select(Report.id)
+        .where(col(Report.expired_at).is_(None), col(Report.expiring_sent_at).is_(None))
+        .where(col(Report.expires_at) <= notice_until, col(Report.expires_at) > now, col(Report.status).in_(ACTIVE))
+        .order_by(col(Report.expires_at))
+        .limit(limit)
+    )
+    return [i for i in session.exec(statement).all() if i is not None]
+
+
+def claim_expiry(session: Session, report_id: int, *, now: datetime) -> bool:
+    """Mark one due report expired unless another replica did first (a conditional update: exactly once)."""
+    result = session.execute(
+        update(Report)
+        .where(col(Report.id) == report_id, col(Report.expired_at).is_(None), col(Report.expires_at) <= now)
+        .where(col(Report.status).in_(ACTIVE))
+        .values(expired_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def claim_expiring_notice(session: Session, report_id: int, *, now: datetime, notice_until: datetime) -> bool:
+    """Mark a report's reporter as told about its expiry unless another replica did first."""
+    result = session.execute(
+        update(Report)
+        .where(col(Report.id) == report_id, col(Report.expiring_sent_at).is_(None), col(Report.expired_at).is_(None))
+        .where(col(Report.expires_at) <= notice_until)
+        .values(expiring_sent_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
