@@ -13,18 +13,6 @@ from .conftest import DB_SERVICES, SERVICES, Manifest, env_of
 
 PREFIXES = {service: f"{service.upper()}_" for service in SERVICES}
 
-# The architecture puts embeddings' vectors on a Qdrant server; the service does not read EMBEDDINGS_QDRANT_URL
-# yet, so each pod would keep its own local store. Strict: once the setting exists these cases pass, and the
-# marker must go.
-PENDING = {"embeddings": "pawgle.embeddings.config.Settings has no qdrant_url: EMBEDDINGS_QDRANT_URL is not read yet"}
-
-
-def _cases(services: tuple[str, ...]) -> list[Any]:
-    return [
-        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=PENDING[s])) if s in PENDING else s
-        for s in services
-    ]
-
 
 def _fake_secret(key: str, service: str, data_dir: Path) -> str:
     """A stand-in for each Secret key the manifests reference (the real ones never leave the cluster)."""
@@ -116,9 +104,11 @@ def _assert_production_settings(service: str, settings: Any, env: dict[str, str]
     if service == "auth":
         assert settings.signing_key_file == Path("/var/run/secrets/pawgle/auth/signing-key.pem")
         assert settings.secure_cookies
+    if service == "embeddings":
+        assert settings.qdrant_url == env["EMBEDDINGS_QDRANT_URL"]
 
 
-@pytest.mark.parametrize("service", _cases(SERVICES))
+@pytest.mark.parametrize("service", SERVICES)
 def test_the_cluster_env_is_read_and_accepted_by_the_service(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, by_kind: dict[tuple[str, str], Manifest], service: str
 ) -> None:
@@ -128,7 +118,7 @@ def test_the_cluster_env_is_read_and_accepted_by_the_service(
     _assert_production_settings(service, settings, env)
 
 
-@pytest.mark.parametrize("service", _cases(DB_SERVICES))
+@pytest.mark.parametrize("service", DB_SERVICES)
 def test_the_migration_job_env_is_accepted_by_the_service(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, by_kind: dict[tuple[str, str], Manifest], service: str
 ) -> None:
@@ -138,7 +128,7 @@ def test_the_migration_job_env_is_accepted_by_the_service(
     assert settings.db_url == env[f"{service.upper()}_DATABASE_URL"]
 
 
-@pytest.mark.parametrize("service", _cases(SERVICES))
+@pytest.mark.parametrize("service", SERVICES)
 def test_the_compose_env_is_read_and_accepted_by_the_service(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, compose: dict[str, Any], service: str
 ) -> None:

@@ -30,3 +30,6 @@ def generic_embedder(backbone: OnnxBackbone) -> OnnxImageEmbedder:
 @pytest.fixture(scope="session")
 def identity_embedder(backbone: OnnxBackbone) -> OnnxImageEmbedder:
     return OnnxImageEmbedder(backbone=backbone, identity_head=OnnxIdentityHead())
+
+
+from .service_fixtures import embedder, embeddings, embeddings_settings_factory  # noqa: E402, F401

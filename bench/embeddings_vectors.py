@@ -1,0 +1,128 @@
+"""Vector store figures: Qdrant Edge against qdrant-client's local mode, at 20,000 and 100,000 vectors.
+
+Each adapter runs in a fresh process (so one's memory does not count against the other), stores N mean
+vectors (half pets, half reports spread over about 600 x 600 km around Paris, dimension of the identity
+model), then answers queries with the service's own filters: unfiltered (pets and active reports), and with
+the matcher's geo filter (active reports within 50 km). Figures: ingest rate, query p50/p95, resident set.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.stats import percentile, report
+
+SIZES = (20_000, 100_000)
+DIMENSION = 384
+QUERIES = 60
+BATCH = 1_000
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _points(n: int, rng: np.random.Generator) -> list[Any]:
+    from pawgle.embeddings.vectors.port import VectorPoint, point_id
+
+    vectors = rng.standard_normal((n, DIMENSION)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    points = []
+    for index in range(n):
+        kind = "pet" if index % 2 == 0 else "report"
+        payload: dict[str, Any] = {
+            "kind": kind,
+            "subject_id": index,
+            "role": "mean",
+            "visibility": "searchable",
+            "species": "dog" if index % 3 else "cat",
+            "owner_id": index % 5000,
+            "model": "bench",
+            "model_version": "1",
+        }
+        if kind == "report":
+            payload["status"] = ("lost", "found", "resolved")[index % 3]
+            payload["position"] = {"lat": 48.85 + rng.uniform(-2.7, 2.7), "lon": 2.35 + rng.uniform(-4.0, 4.0)}
+        else:
+            payload["status"] = "active"
+        points.append(VectorPoint(point_id(kind, index, "mean"), vectors[index], payload))
+    return points
+
+
+def _open(adapter: str, folder: Path) -> Any:
+    if adapter == "edge":
+        from pawgle.embeddings.vectors.edge_store import EdgeStore
+
+        return EdgeStore(folder)
+    from pawgle.embeddings.vectors.qdrant_store import QdrantClientStore
+
+    return QdrantClientStore(path=folder)
+
+
+def _run(adapter: str, n: int, out: Any) -> None:
+    from pawgle.embeddings.vectors.port import GeoCircle, VectorQuery
+
+    rng = np.random.default_rng(7)
+    points = _points(n, rng)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = _open(adapter, Path(tmp) / adapter)
+        store.ensure_collection("bench", DIMENSION)
+        started = time.perf_counter()
+        for start in range(0, n, BATCH):
+            store.upsert("bench", points[start : start + BATCH])
+        store.optimize()
+        ingest_s = time.perf_counter() - started
+        del points
+        active = {"report": ("lost", "found")}
+        queries = rng.standard_normal((QUERIES, DIMENSION)).astype(np.float32)
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        timings: dict[str, list[float]] = {"unfiltered": [], "geo 50 km": []}
+        for index, vector in enumerate(queries):
+            centre = GeoCircle(48.85 + (index % 5) * 0.3, 2.35 - (index % 7) * 0.3, 50.0)
+            for label, query in (
+                ("unfiltered", VectorQuery(vector=vector, statuses=active)),
+                ("geo 50 km", VectorQuery(vector=vector, kinds=("report",), statuses=active, near=centre)),
+            ):
+                began = time.perf_counter()
+                store.search("bench", query)
+                timings[label].append(time.perf_counter() - began)
+        rss = _rss_mb()
+        store.close()
+    out.put((ingest_s, {k: (percentile(v, 50), percentile(v, 95)) for k, v in timings.items()}, rss))
+
+
+def measure(adapter: str, n: int) -> tuple[float, dict[str, tuple[float, float]], float]:
+    """Ingest seconds, {filter: (p50 s, p95 s)} and resident MB of one adapter at one size, in a fresh process."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_run, args=(adapter, n, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    report(f"vector stores: {DIMENSION}-d cosine, half pets half reports, {QUERIES} queries per filter")
+    for n in SIZES:
+        for adapter in ("edge", "local"):
+            ingest_s, timings, rss = measure(adapter, n)
+            line = ", ".join(
+                f"{k} p50 {p50 * 1000:.1f} ms p95 {p95 * 1000:.1f} ms" for k, (p50, p95) in timings.items()
+            )
+            report(f"  {adapter:5s} {n:>7,d} vectors: ingest {n / ingest_s:,.0f}/s; {line}; RSS {rss:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
