@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pawgle.common.testing.service import RunningService, running_service, service_settings
+from pawgle.common.testing.service import RunningService, load_test_module, running_service, service_settings
 from pawgle.reports.config import Settings
 from pawgle.reports.main import create_app
 
-
-def _load_factories() -> Any:
-    # Every service has a tests/factories.py; a private module name keeps them from shadowing each other.
-    name = "pawgle_reports_test_factories"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("factories.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-factories = _load_factories()
+factories = load_test_module("pawgle_reports_test_factories", Path(__file__).with_name("factories.py"))
 
 
 @pytest.fixture
