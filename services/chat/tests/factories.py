@@ -1,12 +1,16 @@
-"""Factories for the chat's tests: upstream events and photos."""
+"""Factories for the chat's tests: upstream events, photos and a reader of the live stream."""
 
 from __future__ import annotations
 
 import io
 import itertools
+import json
+import queue
+import threading
 import time
 from typing import Any
 
+import httpx
 from PIL import Image
 
 from pawgle.chat.models import ReportCard, UserName
@@ -64,3 +68,51 @@ def jpeg(size: tuple[int, int] = (64, 48), colour: str = "red") -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, colour).save(out, "JPEG")
     return out.getvalue()
+
+
+# --- the live stream --------------------------------------------------------------------------------
+
+
+class EventReader:
+    """Reads a server-sent event stream in a thread: `next_event()` returns (arrival, event name, data)."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.status: str = ""
+        self._thread = threading.Thread(target=self._read, args=(url, headers), daemon=True)
+        self._thread.start()
+        _, self.status = self.lines.get(timeout=10)
+        connected = self.lines.get(timeout=10)[1]
+        assert connected == ": connected", connected
+        time.sleep(0.1)  # the subscription is registered once the first bytes are out; give NATS its round trip
+
+    def _read(self, url: str, headers: dict[str, str]) -> None:
+        with httpx.Client(timeout=httpx.Timeout(10.0, read=60.0)) as client:
+            try:
+                with client.stream("GET", url, headers=headers) as response:
+                    ctype = response.headers.get("content-type")
+                    self.lines.put((time.perf_counter(), f"status {response.status_code} {ctype}"))
+                    for line in response.iter_lines():
+                        self.lines.put((time.perf_counter(), line))
+            except httpx.HTTPError:
+                return  # the server stopping at the test's end cuts the endless stream
+
+    def next_event(self, *, timeout_s: float = 10.0) -> tuple[float, str, dict[str, Any]]:
+        """The next event (comments and keep-alives skipped)."""
+        deadline = time.monotonic() + timeout_s
+        name = "message"
+        while time.monotonic() < deadline:
+            at, line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                return at, name, json.loads(line.removeprefix("data: "))
+        raise AssertionError("no event in time")
+
+    def quiet(self, seconds: float) -> bool:
+        """True when no event arrives within `seconds`."""
+        try:
+            self.next_event(timeout_s=seconds)
+        except (AssertionError, queue.Empty):
+            return True
+        return False

@@ -50,7 +50,12 @@ async def contact_owner(
     def work() -> tuple[str, str, list[int]]:
         if session.get(ReportCard, report_id) is None:
             raise NotFound("Pet location record not found", success=False)
-        conversation = service.start_conversation(session, report_id, user_id)
+        conversation, created = service.start_conversation(session, report_id, user_id, via="contact_owner")
+        if created:
+            participants = service.participant_ids(session, conversation.id)
+            live.notify_after_commit(
+                session, request.app, participants, "conversation", conversation_id=conversation.id
+            )
         message = service.post_message(
             session,
             conversation,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from pathlib import Path
 
@@ -23,6 +24,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     async def build_photos(app: FastAPI) -> None:
+        # Consumers and routes commit in worker threads; their live notices are handed to this loop.
+        app.state.loop = asyncio.get_running_loop()
         app.state.blobs = blob_store_from_env(data_dir=settings.data_dir, public_base_url=settings.public_base_url)
         app.state.photos = PhotoPipeline(app.state.blobs)
         secret = settings.stream_ticket_secret

@@ -11,6 +11,8 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from pawgle.chat.aftercommit import on_commit
+from pawgle.chat.metrics import CONVERSATIONS_OPENED, MESSAGES_SENT
 from pawgle.chat.models import Attachment, Conversation, Message, Participant, PetCard, ReportCard, UserName
 from pawgle.chat.schemas import AttachmentRead, MessageRead
 from pawgle.chat.schemas import ConversationRead as ConversationBody
@@ -107,8 +109,11 @@ def conversation_body(session: Session, conversation: Conversation, user_id: int
     )
 
 
-def start_conversation(session: Session, report_id: int, user_id: int) -> Conversation:
-    """C2: the caller's conversation about a report, created with its reporter and pet owner if missing."""
+def start_conversation(
+    session: Session, report_id: int, user_id: int, *, via: str = "start"
+) -> tuple[Conversation, bool]:
+    """C2: the caller's conversation about a report, created with its reporter and pet owner if missing
+    (True when this call created it)."""
     report = session.get(ReportCard, report_id)
     if report is None:
         raise NotFound("Not found")
@@ -116,16 +121,17 @@ def start_conversation(session: Session, report_id: int, user_id: int) -> Conver
         select(Conversation).where(Conversation.report_id == report_id, Conversation.starter_id == user_id)
     ).first()
     if existing is not None:
-        return existing
+        return existing, False
     others = [uid for uid in (report.reporter_id, report.pet_owner_id) if uid is not None and uid != user_id]
     try:
         with session.begin_nested():
-            return open_conversation(session, report_id=report_id, user_ids=[user_id, *others], starter_id=user_id)
+            users = [user_id, *others]
+            return open_conversation(session, report_id=report_id, user_ids=users, starter_id=user_id, via=via), True
     except IntegrityError:
         # A concurrent start by the same caller won the unique (report, starter) row: answer with theirs.
         return session.exec(
             select(Conversation).where(Conversation.report_id == report_id, Conversation.starter_id == user_id)
-        ).one()
+        ).one(), False
 
 
 def open_conversation(
@@ -135,6 +141,8 @@ def open_conversation(
     user_ids: Sequence[int],
     starter_id: int | None = None,
     match_id: int | None = None,
+    trail_id: int | None = None,
+    via: str = "start",
 ) -> Conversation:
     """Create a conversation with its participants and publish conversation.opened (in one transaction)."""
     conversation = Conversation(id=str(uuid.uuid4()), report_id=report_id, starter_id=starter_id, match_id=match_id)
@@ -149,8 +157,10 @@ def open_conversation(
             report_id=report_id,
             participant_ids=sorted(set(user_ids)),
             match_id=match_id,
+            trail_id=trail_id,
         ),
     )
+    on_commit(session, CONVERSATIONS_OPENED.labels(via).inc)
     return conversation
 
 
@@ -169,8 +179,9 @@ def parse_after(raw: str | None) -> datetime | None:
 
 def read_messages(
     session: Session, conversation: Conversation, user_id: int, after: datetime | None, store: BlobStore
-) -> list[MessageRead]:
-    """C4: the latest 200 (or those after the cursor, plus unread ones from others); stamps others' read."""
+) -> tuple[list[MessageRead], datetime | None]:
+    """C4: the latest 200 (or those after the cursor, plus unread ones from others); stamps others' read
+    (the stamp's time is returned when this call marked any message read, else None)."""
     base = select(Message).where(Message.conversation_id == conversation.id)
     if after is None:
         rows = list(session.exec(base.order_by(col(Message.created_at).desc()).limit(PAGE)).all())[::-1]
@@ -189,7 +200,7 @@ def read_messages(
             stamped = True
     if stamped:
         add_event(session, ConversationRead(conversation_id=conversation.id, user_id=user_id, read_at=now))
-    return message_bodies(session, rows, user_id, store)
+    return message_bodies(session, rows, user_id, store), (now if stamped else None)
 
 
 def message_bodies(session: Session, rows: Sequence[Message], user_id: int, store: BlobStore) -> list[MessageRead]:
@@ -242,6 +253,7 @@ def post_message(
     body: str,
     attachment_keys: Sequence[str] = (),
     via_contact_owner: bool = False,
+    via: str = "app",
 ) -> Message:
     """Store a message (system when sender_id is None), update the conversation and publish message.sent."""
     now = utcnow()
@@ -280,6 +292,8 @@ def post_message(
             pet_type=report.type if report and via_contact_owner else None,
         ),
     )
+    origin = "system" if sender_id is None else ("contact_owner" if via_contact_owner else via)
+    on_commit(session, MESSAGES_SENT.labels(origin).inc)
     return message
 
 
