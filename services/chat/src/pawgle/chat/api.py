@@ -133,12 +133,11 @@ async def send_message(
 
     def work() -> tuple[MessageRead, list[int]]:
         conversation = service.get_conversation(session, conversation_id, user_id)
-        message = service.post_message(
+        posted = service.post(
             session, conversation, sender_id=user_id, body=text, attachment_keys=[p.key for p in stored]
         )
         session.commit()
-        body = service.message_bodies(session, [message], user_id, store)[0]
-        return body, service.participant_ids(session, conversation.id)
+        return posted.body(store), posted.participants
 
     try:
         sent, participants = await run_in_threadpool(work)

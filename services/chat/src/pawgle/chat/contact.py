@@ -56,7 +56,7 @@ async def contact_owner(
             live.notify_after_commit(
                 session, request.app, participants, "conversation", conversation_id=conversation.id
             )
-        message = service.post_message(
+        posted = service.post(
             session,
             conversation,
             sender_id=user_id,
@@ -65,7 +65,7 @@ async def contact_owner(
             via_contact_owner=True,
         )
         session.commit()
-        return conversation.id, message.id, service.participant_ids(session, conversation.id)
+        return conversation.id, posted.message.id, posted.participants
 
     try:
         conversation_id, message_id, participants = await run_in_threadpool(work)

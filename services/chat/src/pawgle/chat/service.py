@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_
@@ -245,6 +246,30 @@ def display_name(session: Session, user_id: int) -> str:
     return row.display_name
 
 
+@dataclass
+class Posted:
+    """A message just stored, with its attachments and the conversation's participants after it."""
+
+    message: Message
+    attachments: list[Attachment]
+    participants: list[int]
+
+    def body(self, store: BlobStore) -> MessageRead:
+        """The Message object as its sender sees it (no warning), built without another query."""
+        m = self.message
+        return MessageRead(
+            id=m.id,
+            sender_id=m.sender_id,
+            sender_name=m.sender_name,
+            body=m.body,
+            attachments=[
+                AttachmentRead(id=a.id or 0, url=store.url(a.key), created_at=a.created_at) for a in self.attachments
+            ],
+            created_at=m.created_at,
+            read_at=m.read_at,
+        )
+
+
 def post_message(
     session: Session,
     conversation: Conversation,
@@ -256,8 +281,31 @@ def post_message(
     via: str = "app",
 ) -> Message:
     """Store a message (system when sender_id is None), update the conversation and publish message.sent."""
+    return post(
+        session,
+        conversation,
+        sender_id=sender_id,
+        body=body,
+        attachment_keys=attachment_keys,
+        via_contact_owner=via_contact_owner,
+        via=via,
+    ).message
+
+
+def post(
+    session: Session,
+    conversation: Conversation,
+    *,
+    sender_id: int | None,
+    body: str,
+    attachment_keys: Sequence[str] = (),
+    via_contact_owner: bool = False,
+    via: str = "app",
+) -> Posted:
+    """post_message, returning what a route answers with (SQLite holds its write lock for the whole
+    transaction, so every statement saved here is throughput: no re-reads, no second transaction)."""
     now = utcnow()
-    last = session.exec(select(func.max(Message.created_at)).where(Message.conversation_id == conversation.id)).one()
+    last = conversation.last_message_at  # every message goes through here and moves it
     if last is not None and now <= last:
         # Cursors compare timestamps strictly: two messages never share one (same-microsecond sends).
         now = last + _ONE_US
@@ -270,31 +318,32 @@ def post_message(
         created_at=now,
     )
     session.add(message)
-    for key in attachment_keys:
-        session.add(Attachment(message_id=message.id, key=key, created_at=now))
-    if sender_id is not None and sender_id not in participant_ids(session, conversation.id):
+    attachments = [Attachment(message_id=message.id, key=key, created_at=now) for key in attachment_keys]
+    session.add_all(attachments)
+    members = participant_ids(session, conversation.id)
+    if sender_id is not None and sender_id not in members:
         session.add(Participant(conversation_id=conversation.id, user_id=sender_id))
+        members = sorted([*members, sender_id])
     conversation.last_message_at = now
     conversation.last_message_preview = (body[:PREVIEW] if body else "[photo]") or None
     session.add(conversation)
-    session.flush()
-    recipients = [uid for uid in participant_ids(session, conversation.id) if uid != sender_id]
-    report = session.get(ReportCard, conversation.report_id)
+    report = session.get(ReportCard, conversation.report_id) if via_contact_owner else None
     add_event(
         session,
         MessageSent(
             message_id=message.id,
             conversation_id=conversation.id,
             sender_id=sender_id or 0,
-            recipient_ids=recipients,
+            recipient_ids=[uid for uid in members if uid != sender_id],
             via_contact_owner=via_contact_owner,
-            pet_name=report.animal_name if report and via_contact_owner else None,
-            pet_type=report.type if report and via_contact_owner else None,
+            pet_name=report.animal_name if report else None,
+            pet_type=report.type if report else None,
         ),
     )
+    session.flush()
     origin = "system" if sender_id is None else ("contact_owner" if via_contact_owner else via)
     on_commit(session, MESSAGES_SENT.labels(origin).inc)
-    return message
+    return Posted(message=message, attachments=attachments, participants=members)
 
 
 def anonymise_user(session: Session, user_id: int) -> list[str]:
