@@ -48,3 +48,4 @@ def two_processes(settings_factory: Callable[..., Settings]) -> Iterator[tuple[R
         second.state.token_verifier.jwks.set_keys(first.tokens.jwks)
         with serve(second) as url:
             yield first, url
+            factories.hang_up()  # an open stream would hold the servers' shutdown

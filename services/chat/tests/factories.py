@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
 import queue
+import socket
 import threading
 import time
 from typing import Any
@@ -76,9 +78,13 @@ def jpeg(size: tuple[int, int] = (64, 48), colour: str = "red") -> bytes:
 class EventReader:
     """Reads a server-sent event stream in a thread: `next_event()` returns (arrival, event name, data)."""
 
+    open_readers: list[EventReader] = []  # closed by hang_up() before the servers stop
+
     def __init__(self, url: str, headers: dict[str, str]) -> None:
         self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
         self.status: str = ""
+        self._client = httpx.Client(timeout=httpx.Timeout(10.0, read=60.0))
+        EventReader.open_readers.append(self)
         self._thread = threading.Thread(target=self._read, args=(url, headers), daemon=True)
         self._thread.start()
         _, self.status = self.lines.get(timeout=10)
@@ -87,15 +93,27 @@ class EventReader:
         time.sleep(0.1)  # the subscription is registered once the first bytes are out; give NATS its round trip
 
     def _read(self, url: str, headers: dict[str, str]) -> None:
-        with httpx.Client(timeout=httpx.Timeout(10.0, read=60.0)) as client:
-            try:
-                with client.stream("GET", url, headers=headers) as response:
-                    ctype = response.headers.get("content-type")
-                    self.lines.put((time.perf_counter(), f"status {response.status_code} {ctype}"))
-                    for line in response.iter_lines():
-                        self.lines.put((time.perf_counter(), line))
-            except httpx.HTTPError:
-                return  # the server stopping at the test's end cuts the endless stream
+        try:
+            with self._client.stream("GET", url, headers=headers) as response:
+                self._response = response
+                ctype = response.headers.get("content-type")
+                self.lines.put((time.perf_counter(), f"status {response.status_code} {ctype}"))
+                for line in response.iter_lines():
+                    self.lines.put((time.perf_counter(), line))
+        except Exception:  # noqa: BLE001 - closed by the test, or the server stopping: the stream is over
+            return
+
+    def close(self) -> None:
+        """Hang up (the server sees the client leave and ends the stream)."""
+        response = getattr(self, "_response", None)
+        stream = response.extensions.get("network_stream") if response is not None else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            # Interrupts the reader thread's blocking recv (closing the response from here would not).
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=5)
+        self._client.close()
 
     def next_event(self, *, timeout_s: float = 10.0) -> tuple[float, str, dict[str, Any]]:
         """The next event (comments and keep-alives skipped)."""
@@ -116,3 +134,9 @@ class EventReader:
         except (AssertionError, queue.Empty):
             return True
         return False
+
+
+def hang_up() -> None:
+    """Close every stream the test opened (an open stream holds a server's graceful shutdown)."""
+    while EventReader.open_readers:
+        EventReader.open_readers.pop().close()
