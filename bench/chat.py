@@ -11,7 +11,7 @@ Three processes, so that no client is the bottleneck of what it measures:
 
 Phase 1, saturated: SENDERS concurrent senders post SATURATED messages as fast as the service answers:
 messages/s through send (201s per second) and through the stream (notices arriving per second).
-Phase 2, paced at PACED_RATE messages/s for PACED_S seconds: delivery latency from the send's request
+Phase 2, paced at PACED_RATE (env BENCH_CHAT_RATE, default 50) messages/s for PACED_S seconds: delivery latency from the send's request
 start to the notice on the recipient's stream (it includes the send: validation, the SQLite commit, the
 NATS hop), and the service's own view, commit to frame written (pawgle_chat_stream_delivery_seconds).
 CPU time per message of the service's process is read from /proc.
@@ -37,7 +37,7 @@ from bench.stats import report, summary_ms
 STREAMS = int(os.environ.get("BENCH_CHAT_STREAMS", "1000"))
 SENDERS = 16
 SATURATED = 2000
-PACED_RATE = 50
+PACED_RATE = int(os.environ.get("BENCH_CHAT_RATE", "50"))
 PACED_S = 10
 SENDER_BASE, RECIPIENT_BASE = 100_000, 200_000
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -250,6 +250,7 @@ async def _send_all(url: str, conversations: list[str], senders: list[str], serv
             await asyncio.sleep(max(start + n / PACED_RATE - time.monotonic(), 0))
             jobs.append(asyncio.create_task(one(n)))
         await asyncio.gather(*jobs)
+        took = time.monotonic() - start
         cpu = _cpu_s(server_pid) - cpu_before
         arrivals = await _arrivals(streams, set(paced))
         latencies = [arrivals[m] - t for m, t in paced.items() if m in arrivals]
@@ -257,7 +258,8 @@ async def _send_all(url: str, conversations: list[str], senders: list[str], serv
         report(
             f"  paced {PACED_RATE} messages/s for {PACED_S} s, {len(conversations)} streams open: "
             f"send start -> notice on the stream {summary_ms(latencies)}; "
-            f"{len(latencies)}/{total} delivered; service CPU {cpu / total * 1000:.2f} ms per message"
+            f"{len(latencies)}/{total} delivered; service CPU {cpu / total * 1000:.2f} ms per message; "
+            f"the last send answered after {took:.1f} s (> {PACED_S} s: the service fell behind the pace)"
         )
         report(f"  service side, commit -> frame written (histogram buckets): {_bucket_summary(before, after)}")
 
