@@ -11,9 +11,10 @@ Three processes, so that no client is the bottleneck of what it measures:
 
 Phase 1, saturated: SENDERS concurrent senders post SATURATED messages as fast as the service answers:
 messages/s through send (201s per second) and through the stream (notices arriving per second).
-Phase 2, paced at PACED_RATE (env BENCH_CHAT_RATE, default 50) messages/s for PACED_S seconds: delivery latency from the send's request
-start to the notice on the recipient's stream (it includes the send: validation, the SQLite commit, the
-NATS hop), and the service's own view, commit to frame written (pawgle_chat_stream_delivery_seconds).
+Phase 2, paced at PACED_RATE (env BENCH_CHAT_RATE, default 50) messages/s for PACED_S seconds: delivery
+latency from the send's request start to the notice on the recipient's stream (it includes the send:
+validation, the SQLite commit, the NATS hop), and the service's own view, commit to frame written
+(pawgle_chat_stream_delivery_seconds).
 CPU time per message of the service's process is read from /proc.
 """
 
