@@ -100,3 +100,19 @@ def test_stream_refuses_missing_and_forged_credentials(two_processes) -> None:
     forged = httpx.get(f"{url}/api/auth/chat/stream/?ticket=5.9999999999.AAAAAAAAAAAAAAAAAAAAAAAA")
     assert forged.status_code == 401
     assert httpx.post(f"{url}/api/auth/chat/stream/ticket/").status_code == 401
+
+
+def test_processes_of_one_deployment_share_the_ticket_key(settings_factory) -> None:
+    from pydantic import SecretStr
+
+    from pawgle.chat.main import ticket_secret
+
+    edge = SecretStr("edge-secret-of-this-deployment-0123456789")
+    one, two = (ticket_secret(settings_factory(edge_secret=edge)) for _ in range(2))
+    assert one == two
+    assert one != edge.get_secret_value().encode()  # derived, not the edge secret itself
+    assert (
+        ticket_secret(settings_factory(stream_ticket_secret="explicit-secret-0123456789"))
+        == b"explicit-secret-0123456789"
+    )
+    assert ticket_secret(settings_factory()) != ticket_secret(settings_factory())  # random, one process only
