@@ -75,6 +75,9 @@ def jpeg(size: tuple[int, int] = (64, 48), colour: str = "red") -> bytes:
 # --- the live stream --------------------------------------------------------------------------------
 
 
+CLOSED = "<stream ended by the server>"
+
+
 class EventReader:
     """Reads a server-sent event stream in a thread: `next_event()` returns (arrival, event name, data)."""
 
@@ -100,6 +103,7 @@ class EventReader:
                 self.lines.put((time.perf_counter(), f"status {response.status_code} {ctype}"))
                 for line in response.iter_lines():
                     self.lines.put((time.perf_counter(), line))
+                self.lines.put((time.perf_counter(), CLOSED))
         except Exception:  # noqa: BLE001 - closed by the test, or the server stopping: the stream is over
             return
 
@@ -126,6 +130,17 @@ class EventReader:
             elif line.startswith("data: "):
                 return at, name, json.loads(line.removeprefix("data: "))
         raise AssertionError("no event in time")
+
+    def closed_by_server(self, *, timeout_s: float = 10.0) -> bool:
+        """True when the server ends the stream within `timeout_s` (events before that are skipped)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))[1] == CLOSED:
+                    return True
+            except queue.Empty:
+                return False
+        return False
 
     def quiet(self, seconds: float) -> bool:
         """True when no event arrives within `seconds`."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from pawgle_chat_test_factories import EventReader, file_report, next_id
+from pawgle_chat_test_factories import EventReader, file_report, next_id, wait_for
 
 from pawgle.common.events.chat import EmailReplyReceived
 from pawgle.common.events.matcher import MatchFound
@@ -116,3 +116,29 @@ def test_processes_of_one_deployment_share_the_ticket_key(settings_factory) -> N
         == b"explicit-secret-0123456789"
     )
     assert ticket_secret(settings_factory()) != ticket_secret(settings_factory())  # random, one process only
+
+
+def test_a_deleted_or_deactivated_users_streams_end_and_tickets_stop_working(two_processes) -> None:
+    from pawgle.common.events.auth import UserDeleted, UserUpdated
+
+    first, url = two_processes
+    deleted, deactivated, later = next_id(), next_id(), next_id()
+    streams = [open_stream(first, url, deleted), open_stream(first, url, deactivated, auth="ticket")]
+    bystander = open_stream(first, url, next_id())
+    ticket = httpx.post(f"{url}/api/auth/chat/stream/ticket/", headers=first.headers(later)).json()["ticket"]
+    first.publish(UserDeleted(user_id=deleted))
+    first.publish(UserUpdated(user_id=deactivated, display_name="D", email="d@example.org", email_verified=True,
+                              is_active=False))  # fmt: skip
+    assert streams[0].closed_by_server()
+    assert streams[1].closed_by_server()
+    assert not bystander.closed_by_server(timeout_s=0.5)
+    first.publish(UserDeleted(user_id=later))
+
+    def refused() -> bool:
+        with (
+            httpx.Client(timeout=5) as client,
+            client.stream("GET", f"{url}/api/auth/chat/stream/?ticket={ticket}") as r,
+        ):
+            return r.status_code == 401
+
+    wait_for(refused, message="a ticket issued before the account was deleted still opens a stream")

@@ -49,7 +49,9 @@ def pet_deleted(session: Session, data: PetDeleted) -> None:
 
 
 @handlers.on(UserRegistered, UserUpdated)
-def user_changed(session: Session, data: UserRegistered | UserUpdated) -> None:
+def user_changed(session: Session, data: UserRegistered | UserUpdated, app: FastAPI) -> None:
+    if isinstance(data, UserUpdated) and not data.is_active:
+        live.notify_after_commit(session, app, [data.user_id], live.REVOKED)  # their open streams end
     row = session.get(UserName, data.user_id) or UserName(user_id=data.user_id, display_name="")
     if row.deleted:
         return
@@ -61,6 +63,7 @@ def user_changed(session: Session, data: UserRegistered | UserUpdated) -> None:
 def user_deleted(session: Session, data: UserDeleted, app: FastAPI) -> None:
     keys = service.anonymise_user(session, data.user_id)
     session.flush()
+    live.notify_after_commit(session, app, [data.user_id], live.REVOKED)  # their open streams end
     # Blobs go after the rows: a failed delete leaves an orphan file, never a message pointing at nothing.
     for key in keys:
         app.state.photos.store.delete(key)

@@ -26,10 +26,14 @@ from pawgle.chat.aftercommit import on_commit
 from pawgle.chat.metrics import OPEN_STREAMS, STREAM_DELIVERY, STREAM_NOTICES, STREAM_NOTICES_DROPPED
 from pawgle.common.auth import OptionalUserId
 from pawgle.common.errors import Unauthorized
+from pawgle.common.revocation import RevocationList
 
 router = APIRouter(prefix="/api/auth/chat")
 
 KEEPALIVE_S = 15.0
+TICKET_TTL_S = 60
+# The notice chat's user.deleted / user.updated (inactive) consumer sends: every stream of that user ends.
+REVOKED = "revoked"
 QUEUE_SIZE = 1000
 # Notices scheduled from worker threads, held until published (a bare task may be collected mid-flight).
 _in_flight: set[asyncio.Task[None]] = set()
@@ -79,7 +83,7 @@ def _secret(request: Request) -> bytes:
     return secret
 
 
-def make_ticket(secret: bytes, user_id: int, *, ttl_s: int = 60) -> str:
+def make_ticket(secret: bytes, user_id: int, *, ttl_s: int = TICKET_TTL_S) -> str:
     """A signed, short-lived ticket naming one user (for EventSource, which cannot send a header)."""
     body = f"{user_id}.{int(time.time()) + ttl_s}"
     mac = hmac.new(secret, body.encode(), hashlib.sha256).digest()[:18]
@@ -103,15 +107,16 @@ async def stream_ticket(request: Request, user_id: OptionalUserId) -> dict[str, 
     """A ticket valid 60 s to open the caller's event stream without an Authorization header."""
     if user_id is None:
         raise Unauthorized()
-    return {"ticket": make_ticket(_secret(request), user_id), "expires_in": 60}
+    return {"ticket": make_ticket(_secret(request), user_id), "expires_in": TICKET_TTL_S}
 
 
 @router.get("/stream/")
 async def stream(request: Request, user_id: OptionalUserId, ticket: str | None = None) -> StreamingResponse:
     """The caller's live events: new messages, read receipts and new conversations (text/event-stream)."""
     uid = user_id if user_id is not None else (read_ticket(_secret(request), ticket) if ticket else None)
-    if uid is None:
+    if uid is None or (user_id is None and _revoked(request, uid, since=_ticket_issued_at(ticket or ""))):
         raise Unauthorized()
+    opened_at = time.time()
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=QUEUE_SIZE)
 
     async def on_notice(msg: Any) -> None:
@@ -132,6 +137,8 @@ async def stream(request: Request, user_id: OptionalUserId, ticket: str | None =
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
+                if _revoked(request, uid, since=opened_at) or json.loads(data).get("type") == REVOKED:
+                    return  # the account was deleted or deactivated: hang up (a reconnect gets 401)
                 yield _frame(data)
         finally:
             OPEN_STREAMS.dec()
@@ -139,6 +146,19 @@ async def stream(request: Request, user_id: OptionalUserId, ticket: str | None =
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def _revoked(request: Request, user_id: int, *, since: float) -> bool:
+    """True when the user's account was deleted or deactivated after `since` (mesh revocation list)."""
+    revocations: RevocationList | None = getattr(request.app.state, "revocations", None)
+    return revocations is not None and revocations.is_revoked(user_id, since)
+
+
+def _ticket_issued_at(ticket: str) -> float:
+    try:
+        return float(ticket.split(".")[1]) - TICKET_TTL_S
+    except (IndexError, ValueError):
+        return time.time()
 
 
 def _frame(data: bytes) -> bytes:
