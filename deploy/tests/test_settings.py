@@ -24,6 +24,7 @@ def _fake_secret(key: str, service: str, data_dir: Path) -> str:
         "resend-api-key": "re_test_key",
         "forward-secret": "f" * 32,
         "edge-secret": "e" * 64,
+        "stream-ticket-secret": "t" * 48,
         service: "bus-password",  # pawgle-nats-users: one key per service
     }
     return values[key]
