@@ -249,7 +249,7 @@ def import_rows(
             if report.image_key:
                 replaced.append(StoredPhoto(report.image_key, thumbnail_key_for(report.image_key), "", 0, 0))
             report.image_key = row.photo.key
-            report.feature_status = "pending"
+            report.feature_status, report.photo_changed_at = "pending", utcnow()
         link.photo_url, link.updated_at = row.photo_url, utcnow()
         save(session, report)
         save(session, link)

@@ -194,6 +194,15 @@ def change_status(*, session: Session, user_id: int, report_id: int, status: obj
     return report
 
 
+def resolve_pet_home(*, session: Session, user_id: int, report_id: int, settings: Settings) -> bool:
+    """match.confirmed with pet_home: resolve a lost report if `user_id` may (its reporter or pet owner)."""
+    report = repository.lock_report(session, report_id)
+    if report is None or report.status != "lost" or user_id not in (report.reporter_id, report.pet_owner_id):
+        return False
+    change_status(session=session, user_id=user_id, report_id=report_id, status="resolved", settings=settings)
+    return True
+
+
 def _restart_lifetime(report: Report, settings: Settings) -> None:
     report.expires_at = utcnow() + ttl_for(report.status, settings)
     report.expiring_sent_at = None
