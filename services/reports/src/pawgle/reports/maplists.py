@@ -35,12 +35,14 @@ def map_list(*, session: Session, query: MapQuery, user_id: int, cache: ListCach
         if cached is None:
             cached = build_list(repository.active_reports(session, query), public)
             cache.put_list(key, version, cached)
-        last = cached.rows[-1] if cached.rows and len(cached.rows) == query.limit else None
-        return MapList(cached.for_viewer(viewer, own), _cursor(last))
+        full_page = cached.rows and len(cached.rows) == query.limit
+        last = cached.rows[-1] if full_page else None
+        cursor = encode_cursor(last.reported_at, last.id) if last is not None else None
+        return MapList(cached.for_viewer(viewer, own), cursor)
     keys = repository.active_report_keys(session, query)
     conversation = viewer.conversation_reports
-    special = {k.id for k in keys if user_id in (k.reporter_id, k.pet_owner_id) or k.id in conversation}
-    ids = [k.id for k in keys]
+    special = {i for i, reporter, owner in keys if user_id in (reporter, owner) or i in conversation}
+    ids = [k[0] for k in keys]
     have = cache.get_rows([i for i in ids if i not in special], version)
     need = [i for i in ids if i in special or i not in have]
     full = repository.reports_by_id(session, need) if need else {}
@@ -53,13 +55,12 @@ def map_list(*, session: Session, query: MapQuery, user_id: int, cache: ListCach
                 parts.append(own(full[i]))
         elif (part := have.get(i) or fresh.get(i)) is not None:
             parts.append(part)
-    return MapList(join(parts), _cursor(keys[-1] if keys and len(keys) == query.limit else None))
-
-
-def _cursor(last: object) -> str | None:
-    if last is None:
-        return None
-    return encode_cursor(last.reported_at, last.id)  # type: ignore[attr-defined]
+    cursor = None
+    if keys and len(keys) == query.limit:
+        last_id = keys[-1][0]
+        last_at = full[last_id].reported_at if last_id in full else repository.reported_at_of(session, last_id)
+        cursor = encode_cursor(last_at, last_id) if last_at is not None else None
+    return MapList(join(parts), cursor)
 
 
 def lost_pets(*, session: Session, limit: int, cache: ListCache) -> bytes:
