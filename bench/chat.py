@@ -1,114 +1,304 @@
-"""Chat figures: messages/s through send (C5), and live-stream delivery latency with many open streams.
+"""Chat figures: messages/s through send (C5) and the live stream, and stream delivery latency with 1,000
+streams open.
 
-The chat runs on real HTTP (uvicorn) over a real nats-server and SQLite; a sender posts messages to one
-conversation while the recipient's stream and 1,000 idle streams of other users are open. Delivery
-latency is from the send's request start to the notice line on the recipient's stream (so it includes
-the send itself: validation, the SQLite commit and the NATS hop).
+Three processes, so that no client is the bottleneck of what it measures:
+- the chat service (uvicorn, one worker, real nats-server, SQLite), seeded with 1,000 conversations,
+  each between its own sender and its own recipient;
+- the 1,000 recipients' streams, one raw asyncio socket each (no HTTP library: a read is a `recv` and a
+  regex), which stamp each notice's arrival with the wall clock;
+- the senders (this process, httpx), which post each message to a conversation in turn, so every
+  message is delivered to exactly one of the open streams.
+
+Phase 1, saturated: SENDERS concurrent senders post SATURATED messages as fast as the service answers:
+messages/s through send (201s per second) and through the stream (notices arriving per second).
+Phase 2, paced at PACED_RATE (env BENCH_CHAT_RATE, default 50) messages/s for PACED_S seconds: delivery
+latency from the send's request start to the notice on the recipient's stream (it includes the send:
+validation, the SQLite commit, the NATS hop), and the service's own view, commit to frame written
+(pawgle_chat_stream_delivery_seconds).
+CPU time per message of the service's process is read from /proc.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing as mp
+import os
+import re
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
-from sqlmodel import Session
 
 from bench.stats import report, summary_ms
-from pawgle.chat.config import Settings
-from pawgle.chat.main import create_app
-from pawgle.chat.models import ReportCard
-from pawgle.common.natsserver import NatsServer
-from pawgle.common.testing.server import serve
-from pawgle.common.testing.tokens import TokenIssuer
 
-IDLE_STREAMS = 1000
-SENDS = 300
-DELIVERIES = 200
+STREAMS = int(os.environ.get("BENCH_CHAT_STREAMS", "1000"))
+SENDERS = 16
+SATURATED = 2000
+PACED_RATE = int(os.environ.get("BENCH_CHAT_RATE", "50"))
+PACED_S = 10
+SENDER_BASE, RECIPIENT_BASE = 100_000, 200_000
+TICKS = os.sysconf("SC_CLK_TCK")
+_MESSAGE_ID = re.compile(rb'"message_id": "([0-9a-f-]{36})"')
 
 
 def main() -> None:
-    """Print send throughput and stream delivery p50/p99 with 1,000 idle streams open."""
+    """Print send and stream throughput, and delivery latency with STREAMS streams open."""
+    from pawgle.common.testing.tokens import TokenIssuer
+
+    ctx = mp.get_context("spawn")
+    tokens = TokenIssuer()
     with tempfile.TemporaryDirectory(prefix="pawgle-bench-chat-") as tmp:
-        nats = NatsServer(Path(tmp) / "js").start()
+        server_end, server_conn = ctx.Pipe()
+        server = ctx.Process(target=_serve, args=(server_conn, tmp, tokens.jwks, STREAMS), daemon=True)
+        server.start()
+        url, conversations = server_end.recv()
+        streams_end, streams_conn = ctx.Pipe()
+        recipient_tokens = [tokens.token(RECIPIENT_BASE + i, expires_in_s=1800) for i in range(STREAMS)]
+        streamer = ctx.Process(target=_streams, args=(streams_conn, url, recipient_tokens), daemon=True)
+        streamer.start()
         try:
-            settings = Settings(
-                environment="test",
-                data_dir=Path(tmp) / "data",
-                nats_url=nats.url,
-                log_level="ERROR",
-                stream_ticket_secret="bench-secret-0123456789abcdef",
-                throttle_enabled=False,
-            )
-            tokens = TokenIssuer(issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-            app = create_app(settings)
-            app.state.token_verifier.jwks.set_keys(tokens.jwks)
-            with serve(app) as url:
-                with Session(app.state.engine) as session:
-                    session.add(ReportCard(report_id=1, reporter_id=2, status="found", animal_name="Rex"))
-                    session.commit()
-                asyncio.run(_run(url, tokens))
+            opened = streams_end.recv()
+            report(f"  {opened} streams open (one raw socket each, in their own process)")
+            time.sleep(1.0)  # every stream's NATS subscription is registered
+            senders = [tokens.token(SENDER_BASE + i, expires_in_s=1800) for i in range(STREAMS)]
+            asyncio.run(_send_all(url, conversations, senders, server.pid or 0, streams_end))
         finally:
-            nats.stop()
+            streams_end.send("stop")
+            server_end.send("stop")
+            streamer.join(timeout=10)
+            server.join(timeout=20)
+            for process in (streamer, server):
+                if process.is_alive():
+                    process.kill()
 
 
-async def _run(url: str, tokens: TokenIssuer) -> None:
-    sender, recipient = 1, 2
-    limits = httpx.Limits(max_connections=IDLE_STREAMS + 50, max_keepalive_connections=IDLE_STREAMS + 50)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(30.0)) as client:
-        start = await client.post(
-            "/api/auth/chat/conversations/start/", json={"pet_location_id": 1}, headers=tokens.headers(sender)
+# --- the service process -----------------------------------------------------------------------------
+
+
+def _serve(conn: Connection, tmp: str, jwks: dict[str, Any], conversations: int) -> None:
+    import logging
+
+    from sqlmodel import Session
+
+    from pawgle.chat import service
+    from pawgle.chat.config import Settings
+    from pawgle.chat.main import create_app
+    from pawgle.chat.models import ReportCard
+    from pawgle.common.natsserver import NatsServer
+    from pawgle.common.testing.server import serve
+
+    logging.disable(logging.WARNING)
+    nats = NatsServer(Path(tmp) / "js").start()
+    try:
+        settings = Settings(
+            environment="test",
+            data_dir=Path(tmp) / "data",
+            nats_url=nats.url,
+            log_level="ERROR",
+            stream_ticket_secret="bench-secret-0123456789abcdef",
+            throttle_enabled=False,
         )
-        conv = start.json()["id"]
-        path = f"/api/auth/chat/conversations/{conv}/messages/"
-        began = time.perf_counter()
-        for i in range(SENDS):
-            answer = await client.post(path, data={"body": f"m{i}"}, headers=tokens.headers(sender))
-            assert answer.status_code == 201, answer.text
-        elapsed = time.perf_counter() - began
-        report(f"  send (C5, one client, sequential): {SENDS / elapsed:.0f} messages/s")
+        app = create_app(settings)
+        app.state.token_verifier.jwks.set_keys(jwks)
+        with serve(app) as url:
+            ids = []
+            with Session(app.state.engine) as session:
+                for i in range(conversations):
+                    session.add(ReportCard(report_id=i + 1, reporter_id=RECIPIENT_BASE + i, status="found"))
+                session.flush()
+                for i in range(conversations):
+                    conversation = service.open_conversation(
+                        session,
+                        report_id=i + 1,
+                        user_ids=[SENDER_BASE + i, RECIPIENT_BASE + i],
+                        starter_id=SENDER_BASE + i,
+                    )
+                    ids.append(conversation.id)
+                session.commit()
+            conn.send((url, ids))
+            conn.recv()  # "stop"
+    finally:
+        nats.stop()
 
-        stop = asyncio.Event()
-        idle = [asyncio.create_task(_idle_stream(client, tokens, 1000 + i, stop)) for i in range(IDLE_STREAMS)]
-        await asyncio.sleep(2.0)
-        arrivals: asyncio.Queue[float] = asyncio.Queue()
-        listener = asyncio.create_task(_recipient_stream(client, tokens, recipient, arrivals))
-        await asyncio.sleep(0.5)
-        latencies: list[float] = []
-        began = time.perf_counter()
-        for i in range(DELIVERIES):
-            sent_at = time.perf_counter()
-            await client.post(path, data={"body": f"d{i}"}, headers=tokens.headers(sender))
-            arrived = await asyncio.wait_for(arrivals.get(), 10)
-            latencies.append(arrived - sent_at)
-        elapsed = time.perf_counter() - began
-        report(
-            f"  send + stream delivery with {IDLE_STREAMS} idle streams open: {summary_ms(latencies)}; "
-            f"{DELIVERIES / elapsed:.0f} messages/s end to end"
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+# --- the streams process -----------------------------------------------------------------------------
+
+
+def _streams(conn: Connection, url: str, tokens: list[str]) -> None:
+    asyncio.run(_hold_streams(conn, url, tokens))
+
+
+async def _hold_streams(conn: Connection, url: str, tokens: list[str]) -> None:
+    parts = urlsplit(url)
+    arrivals: dict[str, float] = {}
+    ready = 0
+
+    async def one(token: str) -> None:
+        nonlocal ready
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        request = (
+            f"GET /api/auth/chat/stream/ HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer {token}\r\n"
+            "Accept: text/event-stream\r\n\r\n"
         )
-        stop.set()
-        listener.cancel()
-        for task in idle:
-            task.cancel()
-        await asyncio.gather(listener, *idle, return_exceptions=True)
-
-
-async def _idle_stream(client: httpx.AsyncClient, tokens: TokenIssuer, user: int, stop: asyncio.Event) -> None:
-    async with client.stream("GET", "/api/auth/chat/stream/", headers=tokens.headers(user)) as response:
-        async for _ in response.aiter_lines():
-            if stop.is_set():
+        writer.write(request.encode())
+        await writer.drain()
+        buffer = b""
+        while b": connected" not in buffer:
+            chunk = await reader.read(4096)
+            if not chunk:
+                raise RuntimeError(f"stream closed before it opened: {buffer[:200]!r}")
+            buffer += chunk
+        ready += 1
+        buffer = b""
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
                 return
+            at = time.time()
+            buffer += chunk
+            last = 0
+            for match in _MESSAGE_ID.finditer(buffer):
+                arrivals[match.group(1).decode()] = at
+                last = match.end()
+            buffer = buffer[last:] if last else buffer[-200:]
+
+    tasks = []
+    for i, token in enumerate(tokens):
+        tasks.append(asyncio.create_task(one(token)))
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)  # do not flood the listen backlog
+    while ready < len(tokens):
+        failed = [t for t in tasks if t.done() and t.exception() is not None]
+        if failed:
+            raise RuntimeError(f"{len(failed)} streams failed: {failed[0].exception()!r}")
+        await asyncio.sleep(0.05)
+    conn.send(ready)
+    loop = asyncio.get_running_loop()
+    while True:
+        command = await loop.run_in_executor(None, conn.recv)
+        if command == "stop":
+            break
+        # "arrivals": hand over what arrived so far.
+        conn.send(dict(arrivals))
+    for task in tasks:
+        task.cancel()
 
 
-async def _recipient_stream(
-    client: httpx.AsyncClient, tokens: TokenIssuer, user: int, arrivals: asyncio.Queue[float]
-) -> None:
-    async with client.stream("GET", "/api/auth/chat/stream/", headers=tokens.headers(user)) as response:
-        async for line in response.aiter_lines():
-            if line.startswith("data: "):
-                arrivals.put_nowait(time.perf_counter())
+# --- the senders (this process) ---------------------------------------------------------------------
+
+
+async def _send_all(url: str, conversations: list[str], senders: list[str], server_pid: int, streams: Any) -> None:
+    limits = httpx.Limits(max_connections=SENDERS * 2, max_keepalive_connections=SENDERS * 2)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(30.0)) as client:
+        # Saturated: SENDERS at once, as fast as the service answers.
+        sent: dict[str, float] = {}
+        counter = iter(range(SATURATED))
+        cpu_before, began = _cpu_s(server_pid), time.time()
+
+        async def sender() -> None:
+            for n in counter:
+                k = n % len(conversations)
+                t0 = time.time()
+                answer = await client.post(
+                    f"/api/auth/chat/conversations/{conversations[k]}/messages/",
+                    data={"body": f"saturated {n}"},
+                    headers={"Authorization": f"Bearer {senders[k]}"},
+                )
+                assert answer.status_code == 201, answer.text
+                sent[answer.json()["id"]] = t0
+
+        await asyncio.gather(*(sender() for _ in range(SENDERS)))
+        elapsed, cpu = time.time() - began, _cpu_s(server_pid) - cpu_before
+        arrivals = await _arrivals(streams, set(sent))
+        last = max(arrivals[m] for m in sent)
+        delivered = len(set(sent) & set(arrivals))
+        report(
+            f"  saturated, {SENDERS} senders: send {SATURATED / elapsed:.0f} messages/s; "
+            f"stream {len(sent) / (last - began):.0f} notices/s delivered ({delivered}/{len(sent)}); "
+            f"service CPU {cpu / SATURATED * 1000:.2f} ms per message"
+        )
+        report(f"  saturated delivery (send start -> notice): {summary_ms([arrivals[m] - t for m, t in sent.items()])}")
+
+        # Paced: PACED_RATE messages/s, each from its own task so a slow send does not delay the next.
+        paced: dict[str, float] = {}
+        before = await _server_histogram(client)
+        cpu_before = _cpu_s(server_pid)
+
+        async def one(n: int) -> None:
+            k = (SATURATED + n) % len(conversations)
+            t0 = time.time()
+            answer = await client.post(
+                f"/api/auth/chat/conversations/{conversations[k]}/messages/",
+                data={"body": f"paced {n}"},
+                headers={"Authorization": f"Bearer {senders[k]}"},
+            )
+            assert answer.status_code == 201, answer.text
+            paced[answer.json()["id"]] = t0
+
+        total = PACED_RATE * PACED_S
+        start = time.monotonic()
+        jobs = []
+        for n in range(total):
+            await asyncio.sleep(max(start + n / PACED_RATE - time.monotonic(), 0))
+            jobs.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*jobs)
+        took = time.monotonic() - start
+        cpu = _cpu_s(server_pid) - cpu_before
+        arrivals = await _arrivals(streams, set(paced))
+        latencies = [arrivals[m] - t for m, t in paced.items() if m in arrivals]
+        after = await _server_histogram(client)
+        report(
+            f"  paced {PACED_RATE} messages/s for {PACED_S} s, {len(conversations)} streams open: "
+            f"send start -> notice on the stream {summary_ms(latencies)}; "
+            f"{len(latencies)}/{total} delivered; service CPU {cpu / total * 1000:.2f} ms per message"
+            + (f"; FELL BEHIND the pace: the last send answered after {took:.1f} s" if took > PACED_S + 1 else "")
+        )
+        report(f"  service side, commit -> frame written (histogram buckets): {_bucket_summary(before, after)}")
+
+
+async def _arrivals(streams: Any, wanted: set[str], timeout_s: float = 15.0) -> dict[str, float]:
+    """The arrival times the stream process saw, once every wanted message arrived (or the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        streams.send("arrivals")
+        arrivals: dict[str, float] = await asyncio.to_thread(streams.recv)
+        if wanted <= arrivals.keys() or time.monotonic() > deadline:
+            return arrivals
+        await asyncio.sleep(0.2)
+
+
+async def _server_histogram(client: httpx.AsyncClient) -> dict[float, float]:
+    text = (await client.get("/metrics")).text
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("pawgle_chat_stream_delivery_seconds_bucket"):
+            le = re.search(r'le="([^"]+)"', line).group(1)  # type: ignore[union-attr]
+            buckets[float(le)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def _bucket_summary(before: dict[float, float], after: dict[float, float]) -> str:
+    counts = {le: after.get(le, 0) - before.get(le, 0) for le in sorted(after)}
+    total = counts.get(float("inf"), 0)
+    if not total:
+        return "no samples"
+
+    def upper(pct: float) -> str:
+        for le, count in counts.items():
+            if count >= total * pct / 100:
+                return "<= " + ("inf" if le == float("inf") else f"{le * 1000:g} ms")
+        return "?"
+
+    return f"p50 {upper(50)}, p95 {upper(95)}, p99 {upper(99)} (n={total:.0f})"
 
 
 if __name__ == "__main__":

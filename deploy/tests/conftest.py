@@ -20,6 +20,7 @@ OTHER_METRICS = (
     REPO / "libs/common/src/pawgle/common/photos/pipeline.py",
     REPO / "services/embeddings/src/pawgle/embeddings/metrics.py",
     REPO / "services/reports/src/pawgle/reports/metrics.py",
+    REPO / "services/chat/src/pawgle/chat/metrics.py",
 )
 
 SERVICES = ("auth", "pets", "reports", "chat", "embeddings", "matcher", "notifier", "gateway")

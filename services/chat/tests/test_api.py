@@ -187,6 +187,23 @@ def test_scam_messages_carry_a_warning_for_the_recipient_only(chat) -> None:
     assert "money" in seen["warning"]
     send(chat, a, conv, "He is safe, come to the park at 5")
     assert messages(chat, b, conv).json()["messages"][-1]["warning"] is None
+    warned = [
+        "I need 40 euros for the transport fee first",
+        "Tell me the 6-digit code you just got",
+        "Let's continue on WhatsApp",
+        "Call me: +33 6 12 34 56 78",
+        "write to finder.bob@example.org",
+    ]
+    fine = [
+        "His microchip is 250269604123456, does it match?",
+        "Found him at 48.8566, 2.3522 on 12/03/2025 at 10:30",
+        "Can you send me a photo of his collar?",
+    ]
+    for body in warned + fine:
+        send(chat, a, conv, body)
+    seen = messages(chat, b, conv).json()["messages"][-len(warned + fine) :]
+    assert [m["warning"] is not None for m in seen] == [True] * len(warned) + [False] * len(fine)
+    assert all(m["warning"] is None for m in messages(chat, a, conv).json()["messages"])
 
 
 def test_match_found_opens_one_conversation_with_a_system_message(chat) -> None:
@@ -228,6 +245,10 @@ def test_email_reply_posts_as_the_participant_and_user_deleted_anonymises(chat) 
     wait_for(lambda: len(messages(chat, a, conv).json()["messages"]) == 2)
     assert messages(chat, a, conv).json()["messages"][-1]["sender_id"] == b
     chat.publish(EmailReplyReceived(conversation_id=conv, sender_id=next_id(), body="intruder"))
+    contact = f"{BASE}{conv}/contact/"
+    chat.client.post(contact, json={"contact": "alice: 0612345678"}, headers=chat.headers(a))
+    chat.client.post(contact, json={"contact": "b@example.org"}, headers=chat.headers(b))
+    assert chat.client.get(contact, headers=chat.headers(b)).json()["shared"][0]["user_id"] == a
     chat.publish(UserDeleted(user_id=a))
     chat.wait_until_handled("user.deleted")
     chat.wait_until_handled("message.email_reply_received")
@@ -239,6 +260,8 @@ def test_email_reply_posts_as_the_participant_and_user_deleted_anonymises(chat) 
     assert got[0]["attachments"] == []
     with chat.session() as session:
         assert session.exec(select(Message).where(Message.sender_id == a)).all() == []
+    # A deleted user's offered contact details are gone with them.
+    assert chat.client.get(contact, headers=chat.headers(b)).json()["shared"] == []
 
 
 def test_timestamps_of_quick_sends_are_strictly_increasing(chat) -> None:

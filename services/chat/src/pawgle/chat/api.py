@@ -14,6 +14,7 @@ from pawgle.common.blobs import BlobStore
 from pawgle.common.db import SessionDep, SessionRoute, WriteSessionDep, utcnow
 from pawgle.common.errors import BadRequest
 from pawgle.common.photos import PhotoPipeline, PhotoUpload, StoredPhoto, read_upload
+from pawgle.common.schemas import format_timestamp
 
 router = APIRouter(prefix="/api/auth/chat", route_class=SessionRoute)
 
@@ -42,7 +43,12 @@ async def start_conversation(
     report_id = await _report_id(request)
 
     def work() -> ConversationRead:
-        conversation = service.start_conversation(session, report_id, user_id)
+        conversation, created = service.start_conversation(session, report_id, user_id)
+        if created:
+            participants = service.participant_ids(session, conversation.id)
+            live.notify_after_commit(
+                session, request.app, participants, "conversation", conversation_id=conversation.id
+            )
         return service.conversation_body(session, conversation, user_id, store)
 
     return await run_in_threadpool(work)
@@ -82,6 +88,7 @@ def get_conversation(
 @router.get("/conversations/{conversation_id}/messages/", response_model=MessagePage)
 def read_messages(
     conversation_id: str,
+    request: Request,
     session: WriteSessionDep,
     user_id: CurrentUserId,
     store: StoreDep,
@@ -90,7 +97,19 @@ def read_messages(
     """C4: messages (after the cursor, plus unread ones from others); marks others' messages read."""
     cursor = service.parse_after(after)
     conversation = service.get_conversation(session, conversation_id, user_id)
-    messages = service.read_messages(session, conversation, user_id, cursor, store)
+    messages, read_at = service.read_messages(session, conversation, user_id, cursor, store)
+    if read_at is not None:
+        # A read receipt for the others, once the stamps are committed (when this route returns).
+        others = [uid for uid in service.participant_ids(session, conversation.id) if uid != user_id]
+        live.notify_after_commit(
+            session,
+            request.app,
+            others,
+            "read",
+            conversation_id=conversation.id,
+            user_id=user_id,
+            read_at=format_timestamp(read_at),
+        )
     return MessagePage(messages=messages, server_time=utcnow())
 
 
@@ -114,12 +133,11 @@ async def send_message(
 
     def work() -> tuple[MessageRead, list[int]]:
         conversation = service.get_conversation(session, conversation_id, user_id)
-        message = service.post_message(
+        posted = service.post(
             session, conversation, sender_id=user_id, body=text, attachment_keys=[p.key for p in stored]
         )
         session.commit()
-        body = service.message_bodies(session, [message], user_id, store)[0]
-        return body, service.participant_ids(session, conversation.id)
+        return posted.body(store), posted.participants
 
     try:
         sent, participants = await run_in_threadpool(work)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from pawgle.chat import service
+from pawgle.chat import live, matches, service
 from pawgle.chat.models import Conversation, PetCard, ReportCard, UserName
 from pawgle.common.bus.handlers import EventHandlers
 from pawgle.common.events.auth import UserDeleted, UserRegistered, UserUpdated
@@ -49,7 +49,9 @@ def pet_deleted(session: Session, data: PetDeleted) -> None:
 
 
 @handlers.on(UserRegistered, UserUpdated)
-def user_changed(session: Session, data: UserRegistered | UserUpdated) -> None:
+def user_changed(session: Session, data: UserRegistered | UserUpdated, app: FastAPI) -> None:
+    if isinstance(data, UserUpdated) and not data.is_active:
+        live.notify_after_commit(session, app, [data.user_id], live.REVOKED)  # their open streams end
     row = session.get(UserName, data.user_id) or UserName(user_id=data.user_id, display_name="")
     if row.deleted:
         return
@@ -61,37 +63,28 @@ def user_changed(session: Session, data: UserRegistered | UserUpdated) -> None:
 def user_deleted(session: Session, data: UserDeleted, app: FastAPI) -> None:
     keys = service.anonymise_user(session, data.user_id)
     session.flush()
+    live.notify_after_commit(session, app, [data.user_id], live.REVOKED)  # their open streams end
     # Blobs go after the rows: a failed delete leaves an orphan file, never a message pointing at nothing.
     for key in keys:
         app.state.photos.store.delete(key)
 
 
 @handlers.on(MatchFound)
-def match_found(session: Session, data: MatchFound) -> None:
-    """One conversation per matched pair, with the finder and the owner, opened by a system message."""
-    if session.exec(select(Conversation).where(Conversation.match_id == data.match_id)).first() is not None:
-        return
-    conversation = service.open_conversation(
-        session,
-        report_id=data.found_report_id,
-        user_ids=[data.found_reporter_id, data.lost_user_id],
-        match_id=data.match_id,
-    )
-    side = "your registered pet" if data.pet_id is not None else "your lost pet report"
-    where = f" about {data.distance_km:.1f} km away" if data.distance_km is not None else ""
-    text = (
-        f"PawGle found a possible match: a pet reported found{where} looks like {side} {data.name} "
-        f"(similarity {data.score:.0%}). Compare the photos and talk here; never share payment details."
-    )
-    service.post_message(session, conversation, sender_id=None, body=text)
+def match_found(session: Session, data: MatchFound, app: FastAPI) -> None:
+    """One conversation per matched pair (or per sighting trail and lost side), opened by a system message."""
+    matches.on_match_found(session, data, app)
 
 
 @handlers.on(EmailReplyReceived)
-def email_reply(session: Session, data: EmailReplyReceived) -> None:
+def email_reply(session: Session, data: EmailReplyReceived, app: FastAPI) -> None:
     """An e-mailed reply, already proven by its reply token, posted as that participant."""
     conversation = session.get(Conversation, data.conversation_id)
     if conversation is None or data.sender_id not in service.participant_ids(session, conversation.id):
         return
     body = data.body.strip()[: service.MAX_BODY]
     if body:
-        service.post_message(session, conversation, sender_id=data.sender_id, body=body)
+        message = service.post_message(session, conversation, sender_id=data.sender_id, body=body, via="email")
+        participants = service.participant_ids(session, conversation.id)
+        live.notify_after_commit(
+            session, app, participants, "message", conversation_id=conversation.id, message_id=message.id
+        )

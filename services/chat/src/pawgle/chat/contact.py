@@ -50,8 +50,13 @@ async def contact_owner(
     def work() -> tuple[str, str, list[int]]:
         if session.get(ReportCard, report_id) is None:
             raise NotFound("Pet location record not found", success=False)
-        conversation = service.start_conversation(session, report_id, user_id)
-        message = service.post_message(
+        conversation, created = service.start_conversation(session, report_id, user_id, via="contact_owner")
+        if created:
+            participants = service.participant_ids(session, conversation.id)
+            live.notify_after_commit(
+                session, request.app, participants, "conversation", conversation_id=conversation.id
+            )
+        posted = service.post(
             session,
             conversation,
             sender_id=user_id,
@@ -60,7 +65,7 @@ async def contact_owner(
             via_contact_owner=True,
         )
         session.commit()
-        return conversation.id, message.id, service.participant_ids(session, conversation.id)
+        return conversation.id, posted.message.id, posted.participants
 
     try:
         conversation_id, message_id, participants = await run_in_threadpool(work)

@@ -111,3 +111,23 @@ class ContactOffer(SQLModel, table=True):
     user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     contact: str = Field(sa_column=Column(String(200), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(PreciseDateTime, nullable=False))
+
+
+class ConversationMatch(SQLModel, table=True):
+    """A match.found already handled, and the conversation it opened or joined (redelivery creates nothing)."""
+
+    __tablename__ = "conversation_matches"
+
+    match_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    conversation_id: str = Field(sa_column=Column(String(36), nullable=False, index=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(PreciseDateTime, nullable=False))
+
+
+class TrailConversation(SQLModel, table=True):
+    """The one conversation of a sighting trail with one lost side (`pet:<id>`, `report:<id>` or `user:<id>`)."""
+
+    __tablename__ = "trail_conversations"
+
+    trail_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    lost_side: str = Field(sa_column=Column(String(40), primary_key=True))
+    conversation_id: str = Field(sa_column=Column(String(36), nullable=False))

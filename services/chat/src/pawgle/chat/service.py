@@ -5,13 +5,26 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from pawgle.chat.models import Attachment, Conversation, Message, Participant, PetCard, ReportCard, UserName
+from pawgle.chat.aftercommit import on_commit
+from pawgle.chat.metrics import CONVERSATIONS_OPENED, MESSAGES_SENT
+from pawgle.chat.models import (
+    Attachment,
+    ContactOffer,
+    Conversation,
+    Message,
+    Participant,
+    PetCard,
+    ReportCard,
+    UserName,
+)
+from pawgle.chat.scam import scam_warning
 from pawgle.chat.schemas import AttachmentRead, MessageRead
 from pawgle.chat.schemas import ConversationRead as ConversationBody
 from pawgle.common.blobs import BlobStore
@@ -28,23 +41,6 @@ DELETED_NAME = "Deleted user"
 _ONE_US = timedelta(microseconds=1)
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-# Words scammers use to get money or move a conversation where the platform cannot protect anyone.
-_SCAM = re.compile(
-    r"\b(gift ?cards?|itunes|steam card|western union|moneygram|wire (the )?money|bitcoin|crypto|paypal|"
-    r"venmo|zelle|cash ?app|send (me )?money|deposit|reward first|pay (me|the fee|a fee)|verification code|"
-    r"the code (i|we) (just )?sent|whatsapp|telegram|text me at|call me at|my (phone )?number is)\b",
-    re.IGNORECASE,
-)
-SCAM_WARNING = (
-    "Be careful: this message asks for money, a code or to move off PawGle. "
-    "Never pay or share codes before you have seen the pet in person."
-)
-
-
-def scam_warning(body: str) -> str | None:
-    """The warning shown to a recipient when a message looks like a known scam pattern, else None."""
-    return SCAM_WARNING if _SCAM.search(body) else None
 
 
 def get_conversation(session: Session, conversation_id: str, user_id: int) -> Conversation:
@@ -107,8 +103,11 @@ def conversation_body(session: Session, conversation: Conversation, user_id: int
     )
 
 
-def start_conversation(session: Session, report_id: int, user_id: int) -> Conversation:
-    """C2: the caller's conversation about a report, created with its reporter and pet owner if missing."""
+def start_conversation(
+    session: Session, report_id: int, user_id: int, *, via: str = "start"
+) -> tuple[Conversation, bool]:
+    """C2: the caller's conversation about a report, created with its reporter and pet owner if missing
+    (True when this call created it)."""
     report = session.get(ReportCard, report_id)
     if report is None:
         raise NotFound("Not found")
@@ -116,16 +115,17 @@ def start_conversation(session: Session, report_id: int, user_id: int) -> Conver
         select(Conversation).where(Conversation.report_id == report_id, Conversation.starter_id == user_id)
     ).first()
     if existing is not None:
-        return existing
+        return existing, False
     others = [uid for uid in (report.reporter_id, report.pet_owner_id) if uid is not None and uid != user_id]
     try:
         with session.begin_nested():
-            return open_conversation(session, report_id=report_id, user_ids=[user_id, *others], starter_id=user_id)
+            users = [user_id, *others]
+            return open_conversation(session, report_id=report_id, user_ids=users, starter_id=user_id, via=via), True
     except IntegrityError:
         # A concurrent start by the same caller won the unique (report, starter) row: answer with theirs.
         return session.exec(
             select(Conversation).where(Conversation.report_id == report_id, Conversation.starter_id == user_id)
-        ).one()
+        ).one(), False
 
 
 def open_conversation(
@@ -135,6 +135,8 @@ def open_conversation(
     user_ids: Sequence[int],
     starter_id: int | None = None,
     match_id: int | None = None,
+    trail_id: int | None = None,
+    via: str = "start",
 ) -> Conversation:
     """Create a conversation with its participants and publish conversation.opened (in one transaction)."""
     conversation = Conversation(id=str(uuid.uuid4()), report_id=report_id, starter_id=starter_id, match_id=match_id)
@@ -149,8 +151,10 @@ def open_conversation(
             report_id=report_id,
             participant_ids=sorted(set(user_ids)),
             match_id=match_id,
+            trail_id=trail_id,
         ),
     )
+    on_commit(session, CONVERSATIONS_OPENED.labels(via).inc)
     return conversation
 
 
@@ -169,8 +173,9 @@ def parse_after(raw: str | None) -> datetime | None:
 
 def read_messages(
     session: Session, conversation: Conversation, user_id: int, after: datetime | None, store: BlobStore
-) -> list[MessageRead]:
-    """C4: the latest 200 (or those after the cursor, plus unread ones from others); stamps others' read."""
+) -> tuple[list[MessageRead], datetime | None]:
+    """C4: the latest 200 (or those after the cursor, plus unread ones from others); stamps others' read
+    (the stamp's time is returned when this call marked any message read, else None)."""
     base = select(Message).where(Message.conversation_id == conversation.id)
     if after is None:
         rows = list(session.exec(base.order_by(col(Message.created_at).desc()).limit(PAGE)).all())[::-1]
@@ -189,7 +194,7 @@ def read_messages(
             stamped = True
     if stamped:
         add_event(session, ConversationRead(conversation_id=conversation.id, user_id=user_id, read_at=now))
-    return message_bodies(session, rows, user_id, store)
+    return message_bodies(session, rows, user_id, store), (now if stamped else None)
 
 
 def message_bodies(session: Session, rows: Sequence[Message], user_id: int, store: BlobStore) -> list[MessageRead]:
@@ -234,6 +239,30 @@ def display_name(session: Session, user_id: int) -> str:
     return row.display_name
 
 
+@dataclass
+class Posted:
+    """A message just stored, with its attachments and the conversation's participants after it."""
+
+    message: Message
+    attachments: list[Attachment]
+    participants: list[int]
+
+    def body(self, store: BlobStore) -> MessageRead:
+        """The Message object as its sender sees it (no warning), built without another query."""
+        m = self.message
+        return MessageRead(
+            id=m.id,
+            sender_id=m.sender_id,
+            sender_name=m.sender_name,
+            body=m.body,
+            attachments=[
+                AttachmentRead(id=a.id or 0, url=store.url(a.key), created_at=a.created_at) for a in self.attachments
+            ],
+            created_at=m.created_at,
+            read_at=m.read_at,
+        )
+
+
 def post_message(
     session: Session,
     conversation: Conversation,
@@ -242,10 +271,34 @@ def post_message(
     body: str,
     attachment_keys: Sequence[str] = (),
     via_contact_owner: bool = False,
+    via: str = "app",
 ) -> Message:
     """Store a message (system when sender_id is None), update the conversation and publish message.sent."""
+    return post(
+        session,
+        conversation,
+        sender_id=sender_id,
+        body=body,
+        attachment_keys=attachment_keys,
+        via_contact_owner=via_contact_owner,
+        via=via,
+    ).message
+
+
+def post(
+    session: Session,
+    conversation: Conversation,
+    *,
+    sender_id: int | None,
+    body: str,
+    attachment_keys: Sequence[str] = (),
+    via_contact_owner: bool = False,
+    via: str = "app",
+) -> Posted:
+    """post_message, returning what a route answers with (SQLite holds its write lock for the whole
+    transaction, so every statement saved here is throughput: no re-reads, no second transaction)."""
     now = utcnow()
-    last = session.exec(select(func.max(Message.created_at)).where(Message.conversation_id == conversation.id)).one()
+    last = conversation.last_message_at  # every message goes through here and moves it
     if last is not None and now <= last:
         # Cursors compare timestamps strictly: two messages never share one (same-microsecond sends).
         now = last + _ONE_US
@@ -258,29 +311,32 @@ def post_message(
         created_at=now,
     )
     session.add(message)
-    for key in attachment_keys:
-        session.add(Attachment(message_id=message.id, key=key, created_at=now))
-    if sender_id is not None and sender_id not in participant_ids(session, conversation.id):
+    attachments = [Attachment(message_id=message.id, key=key, created_at=now) for key in attachment_keys]
+    session.add_all(attachments)
+    members = participant_ids(session, conversation.id)
+    if sender_id is not None and sender_id not in members:
         session.add(Participant(conversation_id=conversation.id, user_id=sender_id))
+        members = sorted([*members, sender_id])
     conversation.last_message_at = now
     conversation.last_message_preview = (body[:PREVIEW] if body else "[photo]") or None
     session.add(conversation)
-    session.flush()
-    recipients = [uid for uid in participant_ids(session, conversation.id) if uid != sender_id]
-    report = session.get(ReportCard, conversation.report_id)
+    report = session.get(ReportCard, conversation.report_id) if via_contact_owner else None
     add_event(
         session,
         MessageSent(
             message_id=message.id,
             conversation_id=conversation.id,
             sender_id=sender_id or 0,
-            recipient_ids=recipients,
+            recipient_ids=[uid for uid in members if uid != sender_id],
             via_contact_owner=via_contact_owner,
-            pet_name=report.animal_name if report and via_contact_owner else None,
-            pet_type=report.type if report and via_contact_owner else None,
+            pet_name=report.animal_name if report else None,
+            pet_type=report.type if report else None,
         ),
     )
-    return message
+    session.flush()
+    origin = "system" if sender_id is None else ("contact_owner" if via_contact_owner else via)
+    on_commit(session, MESSAGES_SENT.labels(origin).inc)
+    return Posted(message=message, attachments=attachments, participants=members)
 
 
 def anonymise_user(session: Session, user_id: int) -> list[str]:
@@ -294,6 +350,9 @@ def anonymise_user(session: Session, user_id: int) -> list[str]:
         message.sender_name = DELETED_NAME
         message.body = ""
         session.add(message)
+    # Their offered contact details go too: nobody sees them any more.
+    for offer in session.exec(select(ContactOffer).where(ContactOffer.user_id == user_id)).all():
+        session.delete(offer)
     name = session.get(UserName, user_id)
     if name is not None:
         name.display_name = DELETED_NAME

@@ -9,11 +9,20 @@ from pawgle.common.events.envelope import EventData, event_model
 
 @event_model
 class ConversationOpened(EventData):
+    """A conversation exists for `match_id` (or a C2/L7 start when None) with these participants.
+
+    A sighting trail keeps one conversation per (trail, lost side): a later match of the same trail
+    publishes this event again with the same `conversation_id`, its own `match_id`, every participant,
+    and `added_participant_ids` naming the finders who joined (empty when the conversation is new).
+    """
+
     event_type = "conversation.opened"
     conversation_id: str
     report_id: int
     participant_ids: list[int]
     match_id: int | None = None
+    trail_id: int | None = None
+    added_participant_ids: list[int] = []
 
 
 @event_model
