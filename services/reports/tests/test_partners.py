@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pawgle_reports_test_factories import events, next_id, photo_jpeg
+from pawgle_reports_test_factories import events, next_id, photo_jpeg, wait_for
 from sqlmodel import col, func, select
 
+from pawgle.common.events.auth import UserDeleted
 from pawgle.common.testing.fake_http import FakeRequest, FakeResponse, fake_http_server
 from pawgle.common.testing.service import RunningService
 from pawgle.reports import ops_commands
@@ -187,3 +188,19 @@ def test_a_malformed_feed_is_a_clear_400_or_a_refused_row(
     text = response.text
     assert response.status_code in (200, 400)
     assert hint in text
+
+
+def test_a_row_whose_report_was_erased_is_filed_again_when_re_sent(
+    reports: RunningService, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, partner_user = _issue_key(reports, capsys)
+    headers = {"X-Partner-Key": key}
+    first = reports.client.post("/api/partners/found/", json={"rows": [_row("E-1")]}, headers=headers)
+    assert first.json()["created"] == 1
+    # The organisation's account was deleted (its reports erased), then the feed is sent again.
+    reports.publish(UserDeleted(user_id=partner_user))
+    wait_for(lambda: _count_reports(reports, partner_user) == 0)
+    again = reports.client.post("/api/partners/found/", json={"rows": [_row("E-1")]}, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["created"] == 1
+    assert _count_reports(reports, partner_user) == 1

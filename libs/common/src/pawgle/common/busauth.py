@@ -18,7 +18,15 @@ from urllib.parse import quote, urlsplit, urlunsplit
 PUBLISHES: dict[str, tuple[str, ...]] = {
     "auth": ("user.>", "auth.>"),
     "pets": ("pet.created", "pet.updated", "pet.deleted"),
-    "reports": ("report.filed", "report.updated", "report.resolved", "report.reopened", "report.expired"),
+    "reports": (
+        "report.filed",
+        "report.updated",
+        "report.resolved",
+        "report.reopened",
+        "report.expiring",
+        "report.expired",
+        "report.erased",
+    ),
     "chat": ("conversation.>", "message.sent", "chat.live.>"),
     "embeddings": ("pet.embedded", "report.embedded", "embedding.>"),
     "matcher": ("match.>",),

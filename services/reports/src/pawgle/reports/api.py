@@ -14,12 +14,21 @@ from pawgle.common.db import SessionDep, SessionRoute
 from pawgle.common.photos import PhotoPipeline, PhotoUpload, StoredPhoto, read_upload
 from pawgle.common.schemas import EntityId
 from pawgle.common.throttle import Throttle
-from pawgle.reports import service, views
+from pawgle.reports import maplists, service, views
 from pawgle.reports.config import Settings
 from pawgle.reports.forms import report_form
-from pawgle.reports.query_options import encode_cursor, map_query
+from pawgle.reports.listcache import ListCache
+from pawgle.reports.query_options import map_query
 from pawgle.reports.repository import ACTIVE
-from pawgle.reports.routing import BlobsDep, PhotosDep, SettingsDep, in_thread, json_response
+from pawgle.reports.routing import (
+    BlobsDep,
+    ListCacheDep,
+    PhotosDep,
+    SettingsDep,
+    bytes_response,
+    in_thread,
+    json_response,
+)
 
 router = APIRouter(prefix="/api/auth", route_class=SessionRoute)
 public_router = APIRouter(prefix="/api", route_class=SessionRoute)
@@ -36,14 +45,12 @@ def _map_list(
     settings: Settings,
     statuses: tuple[str, ...],
     options: dict[str, str | None],
+    cache: ListCache,
 ) -> Response:
     query = map_query(statuses=statuses, cap=settings.list_cap, **options)
-    rows = service.map_reports(session=session, query=query)
-    viewer = service.viewer_of(session=session, user_id=user_id)
-    headers = {}
-    if len(rows) == query.limit and rows:
-        headers["X-Next-Cursor"] = encode_cursor(rows[-1].reported_at, rows[-1].id)
-    return json_response([views.location(r, viewer=viewer, url=blobs.url) for r in rows], headers=headers)
+    result = maplists.map_list(session=session, query=query, user_id=user_id, cache=cache, url=blobs.url)
+    headers = {"X-Next-Cursor": result.next_cursor} if result.next_cursor else None
+    return bytes_response(result.body, headers=headers)
 
 
 @router.get("/pets/locations/", description=LIST_OPTIONS)
@@ -52,6 +59,7 @@ def all_locations(
     user_id: CurrentUserId,
     blobs: BlobsDep,
     settings: SettingsDep,
+    cache: ListCacheDep,
     bbox: Option = None,
     status: Option = None,
     species: Option = None,
@@ -60,7 +68,7 @@ def all_locations(
 ) -> Response:
     """L1: lost and found reports on the map, newest first (a bare array)."""
     options = {"bbox": bbox, "status": status, "species": species, "limit": limit, "cursor": cursor}
-    return _map_list(session, user_id, blobs, settings, ACTIVE, options)
+    return _map_list(session, user_id, blobs, settings, ACTIVE, options, cache)
 
 
 @router.get("/pets/lost/locations/", description=LIST_OPTIONS)
@@ -69,6 +77,7 @@ def lost_locations(
     user_id: CurrentUserId,
     blobs: BlobsDep,
     settings: SettingsDep,
+    cache: ListCacheDep,
     bbox: Option = None,
     species: Option = None,
     limit: Option = None,
@@ -76,7 +85,7 @@ def lost_locations(
 ) -> Response:
     """L2: lost reports."""
     options = {"bbox": bbox, "status": None, "species": species, "limit": limit, "cursor": cursor}
-    return _map_list(session, user_id, blobs, settings, ("lost",), options)
+    return _map_list(session, user_id, blobs, settings, ("lost",), options, cache)
 
 
 @router.get("/pets/found/locations/", description=LIST_OPTIONS)
@@ -85,6 +94,7 @@ def found_locations(
     user_id: CurrentUserId,
     blobs: BlobsDep,
     settings: SettingsDep,
+    cache: ListCacheDep,
     bbox: Option = None,
     species: Option = None,
     limit: Option = None,
@@ -92,7 +102,7 @@ def found_locations(
 ) -> Response:
     """L3: found reports."""
     options = {"bbox": bbox, "status": None, "species": species, "limit": limit, "cursor": cursor}
-    return _map_list(session, user_id, blobs, settings, ("found",), options)
+    return _map_list(session, user_id, blobs, settings, ("found",), options, cache)
 
 
 @router.get("/user/pet-locations/")
@@ -214,7 +224,6 @@ def renew(
 
 
 @public_router.get("/lost_pets/")
-def lost_pets(session: SessionDep, settings: SettingsDep) -> Response:
+def lost_pets(session: SessionDep, settings: SettingsDep, cache: ListCacheDep) -> Response:
     """X2: the orphan /lost page's list, public: lost reports at their public position only."""
-    rows = service.map_reports(session=session, query=service.MapQuery(statuses=("lost",), limit=settings.list_cap))
-    return json_response([views.lost_pet_entry(r) for r in rows])
+    return bytes_response(maplists.lost_pets(session=session, limit=settings.list_cap, cache=cache))

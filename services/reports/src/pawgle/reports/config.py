@@ -27,6 +27,11 @@ class Settings(ServiceSettings):
 
     # The lists are bare arrays capped at this many reports (newest first); `limit` may ask for fewer.
     list_cap: int = Field(1000, ge=1, le=10000)
+    # Each process keeps the public rendering of the map lists while no report changed (any replica's
+    # write invalidates it, see listcache.py), at most this long (below the photo URLs' lifetime), and of
+    # at most this many single reports (bounding-box answers).
+    list_cache_max_age_s: float = Field(60.0, ge=0, le=3600)
+    list_cache_rows: int = Field(20_000, ge=0, le=1_000_000)
     max_description_chars: int = Field(2000, ge=1, le=20000)
 
     # Partner feeds: rows per request, and the photo fetch (only from the partner's hosts) limits.

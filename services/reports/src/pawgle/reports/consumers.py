@@ -10,8 +10,11 @@ from sqlmodel import Session
 from pawgle.common.bus.handlers import EventHandlers
 from pawgle.common.events.auth import UserDeleted
 from pawgle.common.events.chat import ConversationOpened
+from pawgle.common.events.embeddings import EmbeddingFailed, ReportEmbedded
+from pawgle.common.events.matcher import MatchConfirmed
 from pawgle.common.events.pets import PetCreated, PetDeleted, PetSnapshot, PetUpdated
 from pawgle.reports import reactions
+from pawgle.reports.config import Settings
 
 handlers = EventHandlers("reports")
 
@@ -34,3 +37,18 @@ def conversation_opened(session: Session, data: ConversationOpened) -> None:
 @handlers.on(UserDeleted)
 def user_deleted(session: Session, data: UserDeleted, app: FastAPI) -> None:
     reactions.on_user_deleted(session, data=data, blobs=getattr(app.state, "blobs", None))
+
+
+@handlers.on(MatchConfirmed)
+def match_confirmed(session: Session, data: MatchConfirmed, settings: Settings) -> None:
+    reactions.on_match_confirmed(session, data=data, settings=settings)
+
+
+@handlers.on(ReportEmbedded)
+def report_embedded(session: Session, data: ReportEmbedded, occurred_at: datetime) -> None:
+    reactions.on_report_embedded(session, data=data, occurred_at=occurred_at)
+
+
+@handlers.on(EmbeddingFailed)
+def embedding_failed(session: Session, data: EmbeddingFailed, occurred_at: datetime) -> None:
+    reactions.on_embedding_failed(session, data=data, occurred_at=occurred_at)

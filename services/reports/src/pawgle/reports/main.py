@@ -15,6 +15,7 @@ from pawgle.reports import api, partner_api
 from pawgle.reports.config import Settings
 from pawgle.reports.consumers import handlers
 from pawgle.reports.expiry import expire_once
+from pawgle.reports.listcache import ListCache
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def on_startup(app: FastAPI) -> None:
         app.state.blobs = blob_store_from_env(data_dir=settings.data_dir, public_base_url=settings.public_base_url)
         app.state.photos = PhotoPipeline(app.state.blobs)
+        app.state.list_cache = ListCache(max_age_s=settings.list_cache_max_age_s, max_rows=settings.list_cache_rows)
         app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
         app.state.throttle_store = await ThrottleStore.open(
             app.state.js,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, Double, Index, String, Text, Time
+from sqlalchemy import BigInteger, Boolean, Column, Date, Double, Index, Integer, String, Text, Time, event
 from sqlmodel import Field, SQLModel
 
 from pawgle.common.db import NEVER_REUSE_IDS, BigId, PreciseDateTime, utcnow
+from pawgle.reports.grid import cell_of
 
 
 class Report(SQLModel, table=True):
@@ -18,8 +19,20 @@ class Report(SQLModel, table=True):
         # The map lists: not expired, newest first, read in index order (the status is checked on the way:
         # with the status first in the index, SQLite would sort every active report for each page).
         Index("ix_reports_list", "expired_at", "reported_at", "id"),
-        # Bounding boxes search the public position (what every viewer may see), never the exact one.
-        Index("ix_reports_map_position", "map_lat", "map_lon"),
+        # Bounding boxes search the public position (what every viewer may see), never the exact one: by
+        # the cells a box touches, answered from this index alone (see grid.py and listcache.py).
+        Index(
+            "ix_reports_map_cell",
+            "map_cell",
+            "map_lat",
+            "map_lon",
+            "status",
+            "expired_at",
+            "reported_at",
+            "id",
+            "reporter_id",
+            "pet_owner_id",
+        ),
         Index("ix_reports_due", "expired_at", "expires_at"),
         # A report's id is in chat links, notifications and other services: never handed out again.
         NEVER_REUSE_IDS,
@@ -34,6 +47,8 @@ class Report(SQLModel, table=True):
     # Where the public sees it: the exact point for found reports, the centre of its grid cell for lost ones.
     map_lat: float = Field(sa_column=Column(Double, nullable=False))
     map_lon: float = Field(sa_column=Column(Double, nullable=False))
+    # The grid cell of the public position (grid.py), kept in step by the mapper hooks below.
+    map_cell: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     animal_name: str = Field(sa_column=Column(String(100), nullable=False))
     type: str = Field(sa_column=Column(String(100), nullable=False))
     breed: str = Field(sa_column=Column(String(100), nullable=False))
@@ -45,6 +60,9 @@ class Report(SQLModel, table=True):
     last_seen_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     last_seen_time: time | None = Field(default=None, sa_column=Column(Time, nullable=True))
     image_key: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    # When the photo last changed (null: as filed); an embedding verdict older than this is about a
+    # photo the report no longer has.
+    photo_changed_at: datetime | None = Field(default=None, sa_column=Column(PreciseDateTime, nullable=True))
     feature_status: str = Field(default="pending", sa_column=Column(String(16), nullable=False))
     is_test: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     # The linked pet (owned by the pets service) and what its pet.* events say about it.
@@ -63,6 +81,22 @@ class Report(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(PreciseDateTime, nullable=False))
     expiring_sent_at: datetime | None = Field(default=None, sa_column=Column(PreciseDateTime, nullable=True))
     expired_at: datetime | None = Field(default=None, sa_column=Column(PreciseDateTime, nullable=True))
+
+
+@event.listens_for(Report, "before_insert")
+@event.listens_for(Report, "before_update")
+def _place_in_cell(_mapper: object, _connection: object, report: Report) -> None:
+    report.map_cell = cell_of(report.map_lat, report.map_lon)
+
+
+class ListVersion(SQLModel, table=True):
+    """One row counting committed changes to reports: each process's cached map lists are valid while it
+    stays the same (listcache.py bumps it in every transaction that changes a report)."""
+
+    __tablename__ = "reports_list_version"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class KnownPet(SQLModel, table=True):

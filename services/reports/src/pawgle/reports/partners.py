@@ -209,11 +209,12 @@ def import_rows(
     assert partner.id is not None
     existing = known_rows(session, partner.id, [row.external_id for row in rows])
     replaced: list[StoredPhoto] = []
+    new: list[tuple[FeedRow, Report, PartnerRow | None]] = []
     for row in rows:
         link = existing.get(row.external_id)
         report = session.get(Report, link.report_id) if link is not None else None
         if link is None or report is None:
-            report = service.file_report(
+            report = service.new_report(
                 session=session,
                 reporter_id=partner.user_id,
                 form=row.form,
@@ -221,14 +222,7 @@ def import_rows(
                 settings=settings,
                 partner_id=partner.id,
             )
-            assert report.id is not None
-            save(
-                session,
-                PartnerRow(
-                    partner_id=partner.id, external_id=row.external_id, report_id=report.id, photo_url=row.photo_url
-                ),
-            )
-            result.created += 1
+            new.append((row, report, link))  # a link without its report: the report was erased since
             continue
         photo_changed = row.photo is not None
         if not _differs(report, row.form) and not photo_changed:
@@ -249,10 +243,21 @@ def import_rows(
             if report.image_key:
                 replaced.append(StoredPhoto(report.image_key, thumbnail_key_for(report.image_key), "", 0, 0))
             report.image_key = row.photo.key
-            report.feature_status = "pending"
+            report.feature_status, report.photo_changed_at = "pending", utcnow()
         link.photo_url, link.updated_at = row.photo_url, utcnow()
         save(session, report)
         save(session, link)
         service.publish(session, ReportUpdated, report)
         result.updated += 1
+    # New reports inserted together (one multi-row statement, ids returned), then announced.
+    session.add_all([report for _, report, _ in new])
+    session.flush()
+    for row, report, link in new:
+        assert report.id is not None
+        service.announce_filed(session, report)
+        if link is None:
+            link = PartnerRow(partner_id=partner.id, external_id=row.external_id, report_id=0)
+        link.report_id, link.photo_url, link.updated_at = report.id, row.photo_url, utcnow()
+        session.add(link)
+        result.created += 1
     return replaced

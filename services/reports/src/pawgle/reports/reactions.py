@@ -12,11 +12,14 @@ from pawgle.common.bus.outbox import add_event
 from pawgle.common.db import save
 from pawgle.common.events.auth import UserDeleted
 from pawgle.common.events.chat import ConversationOpened
+from pawgle.common.events.embeddings import EmbeddingFailed, ReportEmbedded
+from pawgle.common.events.matcher import MatchConfirmed
 from pawgle.common.events.pets import PetDeleted, PetSnapshot
 from pawgle.common.events.reports import ReportErased, ReportUpdated
 from pawgle.common.photos import thumbnail_key_for
 from pawgle.reports import repository, service
-from pawgle.reports.models import KnownPet
+from pawgle.reports.config import Settings
+from pawgle.reports.models import KnownPet, Report
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +93,52 @@ def on_user_deleted(session: Session, *, data: UserDeleted, blobs: BlobStore | N
                     blobs.delete(each)
                 except Exception:  # noqa: BLE001 - an orphan blob is found by the next sweep; the rows are gone
                     log.warning("could not delete report photo %s", each, exc_info=True)
+
+
+def on_match_confirmed(session: Session, *, data: MatchConfirmed, settings: Settings) -> None:
+    """The lost side's owner says the pet is home: its lost report is resolved (report.resolved).
+
+    `lost_report_id` when the match names one, else every active lost report of `pet_id`. Only the
+    report's reporter or the linked pet's owner may resolve it, as through L6; anything else (a found
+    report, one already resolved, someone else's) is left alone, so a redelivery changes nothing.
+    """
+    if not data.pet_home:
+        return
+    if data.lost_report_id is not None:
+        report_ids = [data.lost_report_id]
+    elif data.pet_id is not None:
+        report_ids = repository.lost_reports_of_pet(session, data.pet_id)
+    else:
+        return
+    by = data.by_user_id
+    for report_id in report_ids:
+        if not service.resolve_pet_home(session=session, user_id=by, report_id=report_id, settings=settings):
+            log.info("match %s: report %s left as is (not a lost report of user %s)", data.match_id, report_id, by)
+
+
+def _photo_report(session: Session, report_id: int, occurred_at: datetime) -> Report | None:
+    """The report, unless the verdict is about a photo it no longer has (or never had)."""
+    report = session.get(Report, report_id)
+    if report is None or report.image_key is None:
+        return None
+    if (report.photo_changed_at or report.reported_at) > _naive_utc(occurred_at):
+        return None
+    return report
+
+
+def on_report_embedded(session: Session, *, data: ReportEmbedded, occurred_at: datetime) -> None:
+    """The report's photo is in the vector store: feature_status completed."""
+    report = _photo_report(session, data.report_id, occurred_at)
+    if report is not None and report.feature_status != "completed":
+        report.feature_status = "completed"
+        save(session, report)
+
+
+def on_embedding_failed(session: Session, *, data: EmbeddingFailed, occurred_at: datetime) -> None:
+    """The image model gave up on the report's photo: feature_status failed."""
+    if data.subject_kind != "report":
+        return
+    report = _photo_report(session, data.subject_id, occurred_at)
+    if report is not None and report.feature_status != "failed":
+        report.feature_status = "failed"
+        save(session, report)

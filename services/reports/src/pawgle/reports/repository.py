@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlmodel import Session, col, select
 
+from pawgle.reports.grid import cells_in
 from pawgle.reports.models import KnownPet, Report, ReportViewer
 
 ACTIVE = ("lost", "found")
@@ -43,15 +44,48 @@ _CONVERSATION_REPORTS = select(ReportViewer.report_id).where(ReportViewer.user_i
 
 
 def active_reports(session: Session, query: MapQuery) -> Sequence[Row[Any]]:
-    """Active, unexpired reports newest first, as read-only rows."""
+    """Active, unexpired reports newest first, as read-only rows of every column."""
     if query.bbox is None and query.species is None and query.after is None:
         return session.execute(_ACTIVE_LIST, params={"statuses": list(query.statuses), "limit": query.limit}).all()
+    return session.execute(_map_statement(_COLUMNS, query)).all()
+
+
+# What a map list needs to know of each report before rendering it (all in the map-cell index).
+_KEYS = [Report.id, Report.reporter_id, Report.pet_owner_id]
+
+
+def active_report_keys(session: Session, query: MapQuery) -> Sequence[Row[tuple[int, int, int | None]]]:
+    """The (id, reporter_id, pet_owner_id) of the reports `query` lists, newest first.
+
+    Unpacked as tuples, read through the session's connection, no timestamps: reading a thousand ORM rows' attributes
+    or parsing their datetimes costs milliseconds.
+    """
+    return session.connection().execute(_map_statement(_KEYS, query)).all()
+
+
+def reported_at_of(session: Session, report_id: int) -> datetime | None:
+    return session.execute(select(Report.reported_at).where(Report.id == report_id)).scalar()
+
+
+def reports_by_id(session: Session, ids: Sequence[int]) -> dict[int, Row[Any]]:
+    """Every column of these reports, by id."""
+    found: dict[int, Row[Any]] = {}
+    for start in range(0, len(ids), 500):
+        statement = select(*_COLUMNS).where(col(Report.id).in_(ids[start : start + 500]))
+        found.update((row.id, row) for row in session.execute(statement))
+    return found
+
+
+def _map_statement(columns: Sequence[Any], query: MapQuery) -> Any:
     not_expired = col(Report.expired_at).is_(None)
-    if query.bbox is not None:
-        # Wrapped so that no index on expired_at applies: the planner then takes the position index (a
-        # city is a small part of the map) instead of walking every report newest first.
+    cells = cells_in(*query.bbox) if query.bbox is not None else None
+    if cells is not None:
+        # Wrapped so that no index on expired_at applies: the planner then reads the box's cells from the
+        # map-cell index (which holds everything a list needs) instead of walking every report newest first.
         not_expired = func.coalesce(Report.expired_at, null()).is_(None)
-    statement = select(*_COLUMNS).where(col(Report.status).in_(query.statuses), not_expired)
+    statement = select(*columns).where(col(Report.status).in_(query.statuses), not_expired)
+    if cells is not None:
+        statement = statement.where(col(Report.map_cell).in_(cells))
     if query.bbox is not None:
         west, south, east, north = query.bbox
         statement = statement.where(col(Report.map_lat).between(south, north))
@@ -69,8 +103,7 @@ def active_reports(session: Session, query: MapQuery) -> Sequence[Row[Any]]:
         )
     if query.after is not None:
         statement = statement.where(tuple_(Report.reported_at, Report.id) < tuple_(*query.after))
-    statement = statement.order_by(col(Report.reported_at).desc(), col(Report.id).desc()).limit(query.limit)
-    return session.execute(statement).all()
+    return statement.order_by(col(Report.reported_at).desc(), col(Report.id).desc()).limit(query.limit)
 
 
 def reports_of(session: Session, user_id: int, *, limit: int) -> Sequence[Row[Any]]:
@@ -127,6 +160,12 @@ def reports_waiting_for(session: Session, pet: KnownPet) -> Sequence[Report]:
         Report.breed == pet.breed,
     )
     return session.exec(statement.with_for_update()).all()
+
+
+def lost_reports_of_pet(session: Session, pet_id: int) -> list[int]:
+    """The pet's lost reports not resolved (expired ones too: the pet being home ends them as well)."""
+    statement = select(Report.id).where(Report.pet_id == pet_id, Report.status == "lost").order_by(col(Report.id))
+    return [i for i in session.exec(statement).all() if i is not None]
 
 
 def reports_linked_to(session: Session, pet_id: int) -> Sequence[Report]:

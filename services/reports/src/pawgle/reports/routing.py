@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from pawgle.common.blobs import BlobStore
 from pawgle.common.photos import PhotoPipeline
 from pawgle.reports.config import Settings
+from pawgle.reports.listcache import ListCache
 
 T = TypeVar("T")
 
@@ -25,6 +26,10 @@ def _photos(request: Request) -> PhotoPipeline:
     return request.app.state.photos
 
 
+def _list_cache(request: Request) -> ListCache:
+    return request.app.state.list_cache
+
+
 def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -32,6 +37,7 @@ def _settings(request: Request) -> Settings:
 BlobsDep = Annotated[BlobStore, Depends(_blobs)]
 PhotosDep = Annotated[PhotoPipeline, Depends(_photos)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+ListCacheDep = Annotated[ListCache, Depends(_list_cache)]
 
 
 async def in_thread(session: Session, work: Callable[[], T]) -> T:
@@ -54,3 +60,8 @@ def json_response(body: Any, *, status_code: int = 200, headers: dict[str, str] 
     return Response(
         orjson.dumps(body), status_code=status_code, media_type="application/json; charset=utf-8", headers=headers
     )
+
+
+def bytes_response(body: bytes, *, headers: dict[str, str] | None = None) -> Response:
+    """Already serialized JSON (the cached map lists)."""
+    return Response(body, media_type="application/json; charset=utf-8", headers=headers)

@@ -90,6 +90,30 @@ def file_report(
     partner_id: int | None = None,
 ) -> Report:
     """Save a new report by its reporter (D10), link the reporter's pet if wanted, and publish report.filed."""
+    report = new_report(
+        session=session, reporter_id=reporter_id, form=form, photo=photo, settings=settings, partner_id=partner_id
+    )
+    save(session, report)
+    announce_filed(session, report)
+    return report
+
+
+def announce_filed(session: Session, report: Report) -> None:
+    """report.filed for a report just saved (it has its id), in the caller's transaction."""
+    publish(session, ReportFiled, report)
+    REPORTS_FILED.labels(report.status, "partner" if report.partner_id is not None else "app").inc()
+
+
+def new_report(
+    *,
+    session: Session,
+    reporter_id: int,
+    form: ReportForm,
+    photo: StoredPhoto | None,
+    settings: Settings,
+    partner_id: int | None = None,
+) -> Report:
+    """A new report by its reporter (D10), linked to the reporter's pet if wanted; not saved yet."""
     now = utcnow()
     map_lat, map_lon = public_position(form.status, form.latitude, form.longitude, cell_m=settings.privacy_cell_m)
     report = Report(
@@ -130,9 +154,6 @@ def file_report(
         else:
             # The pets service links or creates it from report.filed; its pet.created links this report.
             report.wants_pet = True
-    save(session, report)
-    publish(session, ReportFiled, report)
-    REPORTS_FILED.labels(report.status, "partner" if partner_id is not None else "app").inc()
     return report
 
 
@@ -192,6 +213,15 @@ def change_status(*, session: Session, user_id: int, report_id: int, status: obj
         save(session, report)
         publish(session, ReportUpdated, report)
     return report
+
+
+def resolve_pet_home(*, session: Session, user_id: int, report_id: int, settings: Settings) -> bool:
+    """match.confirmed with pet_home: resolve a lost report if `user_id` may (its reporter or pet owner)."""
+    report = repository.lock_report(session, report_id)
+    if report is None or report.status != "lost" or user_id not in (report.reporter_id, report.pet_owner_id):
+        return False
+    change_status(session=session, user_id=user_id, report_id=report_id, status="resolved", settings=settings)
+    return True
 
 
 def _restart_lifetime(report: Report, settings: Settings) -> None:
