@@ -301,6 +301,7 @@ def _join_trail(
         if report.trail_id != target:
             report.trail_id = target
             session.add(report)
+            repository.put_matches_on_trail(session, found_report_id=report.report_id, trail_id=target)
             joined.append(report)
     session.flush()
     return target, joined

@@ -68,6 +68,11 @@ def move_trail(session: Session, *, from_trail: int, to_trail: int) -> None:
     session.execute(delete(Trail).where(col(Trail.id) == from_trail))
 
 
+def put_matches_on_trail(session: Session, *, found_report_id: int, trail_id: int) -> None:
+    """A sighting joined a trail: its matches belong to that trail from now on."""
+    session.execute(update(Match).where(col(Match.found_report_id) == found_report_id).values(trail_id=trail_id))
+
+
 # --- matches ---------------------------------------------------------------------------------------
 
 
