@@ -31,6 +31,6 @@ class Settings(ServiceSettings):
     privacy_cell_m: float = Field(500.0, ge=100, le=5000)
     # The matching worker: jobs per step, retries while the embeddings service does not answer.
     jobs_per_step: int = Field(16, ge=1, le=256)
-    retry_base_s: float = Field(1.0, gt=0, le=600)
+    retry_base_s: float = Field(0.25, gt=0, le=600)
     retry_max_s: float = Field(60.0, gt=0, le=3600)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
