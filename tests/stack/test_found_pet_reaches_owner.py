@@ -190,7 +190,11 @@ def story(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
         )
         print(f"\nfound report 201 -> conversation seen by both: {time.perf_counter() - started:.2f} s")  # noqa: T201
         for report_id in (far, cat):
-            wait_for(lambda r=report_id: embedded_in_matcher(stack, KnownReport, r), what="the other reports embedded")
+
+            def embedded(r: int = report_id) -> bool:
+                return embedded_in_matcher(stack, KnownReport, r)
+
+            wait_for(embedded, what="the other reports embedded")
         wait_for(lambda: matcher_settled(stack), what="matching done")
         yield {
             "stack": stack,

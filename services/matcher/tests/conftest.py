@@ -23,7 +23,7 @@ def index() -> Any:
 @pytest.fixture
 def settings_factory(database_url: str, nats_url: str, data_dir: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"poll_interval_s": 0.05, "retry_base_s": 0.05, "retry_max_s": 0.2}
+        values: dict[str, Any] = {"poll_interval_s": 0.05, "retry_base_s": 0.05, "retry_max_s": 0.5}
         values.update(overrides)
         return service_settings(Settings, database_url=database_url, nats_url=nats_url, data_dir=data_dir, **values)
 

@@ -158,7 +158,7 @@ def _read_many(session: Session, *, settings: Settings, user_id: int, rows: list
         result.append(
             MatchRead(
                 id=match.id,
-                status=match.status,  # type: ignore[arg-type]
+                status=match.status,
                 role="owner" if is_owner else "finder",
                 score=match.score,
                 distance_km=None if match.distance_km is None else round(match.distance_km, 1),

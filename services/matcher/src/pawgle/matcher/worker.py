@@ -28,8 +28,9 @@ from pawgle.matcher.models import MatchJob
 log = logging.getLogger(__name__)
 
 JOBS_TOPIC = "match_jobs"
-# A job whose subject the projections do not know yet (its report.filed is still on the way) waits this often.
-MAX_ATTEMPTS_UNKNOWN = 8
+# A job whose subject the projections do not know yet (its report.filed is still on the way) is retried with
+# backoff this many times (with the default backoff, for about a quarter of an hour), then dropped.
+MAX_ATTEMPTS_UNKNOWN = 20
 # Asked of embeddings beyond K: candidates the filters remove must not crowd out the ones they keep.
 OVERFETCH = 4
 
@@ -41,7 +42,7 @@ SKIP = "skip"
 @dataclass(frozen=True)
 class _Fetched:
     job: MatchJob
-    request: NearestCandidatesRequest | str | None
+    request: list[NearestCandidatesRequest] | str | None
     answer: NearestCandidates | None = None
     error: RemoteError | None = None
 
@@ -83,11 +84,11 @@ class MatchingWorker:
         with Session(self.engine) as session, session.begin():
             release(session, MatchJob, owner=owner)
 
-    def _requests(self, jobs: list[MatchJob]) -> list[NearestCandidatesRequest | str | None]:
+    def _requests(self, jobs: list[MatchJob]) -> list[list[NearestCandidatesRequest] | str | None]:
         with Session(self.engine) as session:
             return [self._request_for(session, job) for job in jobs]
 
-    def _request_for(self, session: Session, job: MatchJob) -> NearestCandidatesRequest | str | None:
+    def _request_for(self, session: Session, job: MatchJob) -> list[NearestCandidatesRequest] | str | None:
         """What to ask for this subject; None when its projection is not there (yet), SKIP for nothing."""
         s = self.settings
         limit = min(100, s.max_candidates * OVERFETCH)
@@ -97,45 +98,68 @@ class MatchingWorker:
             if repository.active_lost_report_of_pet(session, job.subject_id) is None:
                 return SKIP  # found reports find registered pets; a pet looks for them once it is lost
             # Pets have no position: the distance to the pet's lost report is checked here, not there.
-            return NearestCandidatesRequest(
-                subject_kind="pet",
-                subject_id=job.subject_id,
-                kinds=["report"],
-                report_statuses=["found"],
-                min_similarity=s.automatch_min_similarity,
-                limit=limit,
-            )
+            return [
+                NearestCandidatesRequest(
+                    subject_kind="pet",
+                    subject_id=job.subject_id,
+                    kinds=["report"],
+                    report_statuses=["found"],
+                    min_similarity=s.automatch_min_similarity,
+                    limit=limit,
+                )
+            ]
         report = repository.get_report(session, job.subject_id)
         if report is None:
             return None
         if report.status not in ("lost", "found"):
             return SKIP
         if report.status == "found":
-            # Lost sides within the automatch radius and look-alike sightings within the trail radius, in one query.
-            return NearestCandidatesRequest(
+            # Two queries side by side: lost sides within the automatch radius, and look-alike sightings within
+            # the trail radius (asked apart, so many sightings of one animal never crowd the lost sides out).
+            lost_sides = NearestCandidatesRequest(
                 subject_kind="report",
                 subject_id=job.subject_id,
                 kinds=["pet", "report"],
-                report_statuses=["lost", "found"],
-                radius_km=max(s.automatch_max_distance_km, s.trail_max_distance_km),
+                report_statuses=["lost"],
+                radius_km=s.automatch_max_distance_km,
                 min_similarity=s.automatch_min_similarity,
                 limit=limit,
             )
-        return NearestCandidatesRequest(
-            subject_kind="report",
-            subject_id=job.subject_id,
-            kinds=["report"],
-            report_statuses=["found"],
-            radius_km=s.automatch_max_distance_km,
-            min_similarity=s.automatch_min_similarity,
-            limit=limit,
-        )
+            sightings = NearestCandidatesRequest(
+                subject_kind="report",
+                subject_id=job.subject_id,
+                kinds=["report"],
+                report_statuses=["found"],
+                radius_km=s.trail_max_distance_km,
+                min_similarity=s.automatch_min_similarity,
+                limit=limit,
+            )
+            return [lost_sides, sightings]
+        return [
+            NearestCandidatesRequest(
+                subject_kind="report",
+                subject_id=job.subject_id,
+                kinds=["report"],
+                report_statuses=["found"],
+                radius_km=s.automatch_max_distance_km,
+                min_similarity=s.automatch_min_similarity,
+                limit=limit,
+            )
+        ]
 
-    async def _fetch(self, job: MatchJob, request: NearestCandidatesRequest | str | None) -> _Fetched:
-        if not isinstance(request, NearestCandidatesRequest):
-            return _Fetched(job, None)
+    async def _fetch(self, job: MatchJob, request: list[NearestCandidatesRequest] | str | None) -> _Fetched:
+        if not isinstance(request, list):
+            return _Fetched(job, request)
         try:
-            return _Fetched(job, request, answer=await call(self.nc, NEAREST_CANDIDATES, request))
+            answers = await asyncio.gather(*(call(self.nc, NEAREST_CANDIDATES, r) for r in request))
+            if len({a.model_version for a in answers}) > 1:
+                raise RemoteError(503, "The embeddings service changed model between two queries; asking again.")
+            merged = NearestCandidates(
+                model_version=answers[0].model_version,
+                embedded=all(a.embedded for a in answers),
+                candidates=[c for a in answers for c in a.candidates],
+            )
+            return _Fetched(job, request, answer=merged)
         except RemoteError as exc:
             metrics.CANDIDATES_FAILED.labels(status=str(exc.status_code)).inc()
             return _Fetched(job, request, error=exc)
