@@ -3,8 +3,8 @@
 The real embedded stack in this process (`running_stack`: auth, pets, reports, embeddings with the real
 identity model, matcher, chat; real nats-server, SQLite, Qdrant Edge, HTTP between services). An owner
 registers a dog with two photos and reports it lost; then one finder files found reports of the same dog
-(a third photo) at 10 per second for `BENCH_MATCHER_SECONDS` (15), each at its own place within 45 km of
-the loss and at least 5.5 km from every other (so each is a match of its own, not a sighting trail).
+(a third photo) at 10 per second (`BENCH_MATCHER_RATE`) for `BENCH_MATCHER_SECONDS` (15), each at its own
+place within 45 km of the loss and at least 5.5 km from every other (each a match of its own, not a trail).
 
 Per report, the times are taken from the bus (a core subscription sees every JetStream publish):
 201 -> report.filed -> report.embedded -> match.found -> conversation.opened (written by chat in the
@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 import nats
+from prometheus_client import REGISTRY
 from sqlmodel import Session
 
 from bench.stats import percentile, report
@@ -40,7 +41,7 @@ from pawgle.common.natsserver import NatsServer
 from pawgle.common.testing.stack import running_stack, sign_up
 from pawgle.matcher.models import KnownPet
 
-RATE_PER_S = 10
+RATE_PER_S = int(os.environ.get("BENCH_MATCHER_RATE", "10"))
 SECONDS = int(os.environ.get("BENCH_MATCHER_SECONDS", "15"))
 WARMUP = 3
 PHOTOS = Path(__file__).parents[1] / "services" / "embeddings" / "tests" / "data" / "identities" / "950"
@@ -178,8 +179,21 @@ async def _load(stack: Any, nats_url: str, owner: str, finder: str, pet_id: int)
     line("  stage report.filed -> report.embedded (embeddings: queue, photo, model)", embedding)
     line("  stage report.embedded -> match.found (matcher: consumer, candidates rpc, transaction, relay)", matching)
     line("  stage match.found -> conversation.opened (chat)", chat)
+    run = _histogram_mean("pawgle_matcher_run_seconds")
+    rpc = _histogram_mean("pawgle_embeddings_search_seconds", query="candidates")
+    report(
+        f"  matcher run per subject (rpc + transaction), mean {run * 1000:.1f} ms; "
+        f"embeddings' candidates answer {rpc * 1000:.1f} ms"
+    )
     report(f"  CPU of this process (every service + the load): {cpu / max(1, len(measured)) * 1000:.0f} ms per report")
     report(f"  load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+
+
+def _histogram_mean(name: str, **labels: str) -> float:
+    """Mean of one of this process's histograms (the services run in it), since the start."""
+    total = REGISTRY.get_sample_value(f"{name}_sum", labels) or 0.0
+    count = REGISTRY.get_sample_value(f"{name}_count", labels) or 0.0
+    return total / count if count else float("nan")
 
 
 async def _wait(condition: Any, timeout_s: float) -> None:

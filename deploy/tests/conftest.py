@@ -21,6 +21,10 @@ OTHER_METRICS = (
     REPO / "services/embeddings/src/pawgle/embeddings/metrics.py",
     REPO / "services/reports/src/pawgle/reports/metrics.py",
 )
+# A service's metrics shown on its own dashboard (deploy/grafana/dashboards/<service>.json), not the overview.
+OWN_DASHBOARD_METRICS = {
+    "matcher": REPO / "services/matcher/src/pawgle/matcher/metrics.py",
+}
 
 SERVICES = ("auth", "pets", "reports", "chat", "embeddings", "matcher", "notifier", "gateway")
 # Every service but the gateway owns a database and migrates it.
@@ -74,10 +78,16 @@ def parse_metrics(source: str) -> dict[str, Metric]:
 @pytest.fixture(scope="session")
 def metrics() -> dict[str, Metric]:
     found = parse_metrics(TELEMETRY.read_text(encoding="utf-8"))
-    for source in OTHER_METRICS:
+    for source in (*OTHER_METRICS, *OWN_DASHBOARD_METRICS.values()):
         found.update(parse_metrics(source.read_text(encoding="utf-8")))
     assert found, f"no metrics found in {TELEMETRY}"
     return found
+
+
+@pytest.fixture(scope="session")
+def own_dashboard_metrics() -> dict[str, dict[str, Metric]]:
+    """Per service with a dashboard of its own: the metrics that dashboard must show."""
+    return {service: parse_metrics(path.read_text(encoding="utf-8")) for service, path in OWN_DASHBOARD_METRICS.items()}
 
 
 @dataclass(frozen=True)

@@ -124,14 +124,28 @@ def test_dashboards_ask_only_for_exported_metrics_and_labels(path: Path, metrics
         assert match.group(2) in _known_series(metrics)[match.group(1)]
 
 
-def test_the_mesh_overview_shows_every_exported_metric(metrics: dict[str, Metric]) -> None:
+def test_the_mesh_overview_shows_every_exported_metric(
+    metrics: dict[str, Metric], own_dashboard_metrics: dict[str, dict[str, Metric]]
+) -> None:
     dashboard = json.loads((DEPLOY / "grafana/dashboards/mesh-overview.json").read_text(encoding="utf-8"))
     assert dashboard["title"] == "Mesh overview"
     used = set()
     for _title, expr in _dashboard_targets(dashboard):
         used |= promql_selectors(expr)[0]
+    elsewhere = {name for own in own_dashboard_metrics.values() for name in own}
     for metric in metrics.values():
-        assert metric.series_names() & used, f"{metric.name} has no panel on the Mesh overview"
+        if metric.name not in elsewhere:
+            assert metric.series_names() & used, f"{metric.name} has no panel on the Mesh overview"
+
+
+def test_a_services_own_dashboard_shows_each_of_its_metrics(own_dashboard_metrics: dict[str, dict[str, Metric]]) -> None:
+    for service, own in own_dashboard_metrics.items():
+        dashboard = json.loads((DEPLOY / f"grafana/dashboards/{service}.json").read_text(encoding="utf-8"))
+        used = set()
+        for _title, expr in _dashboard_targets(dashboard):
+            used |= promql_selectors(expr)[0]
+        for metric in own.values():
+            assert metric.series_names() & used, f"{metric.name} has no panel on the {service} dashboard"
     panel_ids = [p["id"] for p in dashboard["panels"]]
     assert len(panel_ids) == len(set(panel_ids))
     assert all(p["gridPos"]["x"] + p["gridPos"]["w"] <= 24 for p in dashboard["panels"])
