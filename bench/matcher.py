@@ -22,12 +22,19 @@ pessimistic next to `make run`, where each service is its own process.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import json
 import math
 import os
+import re
 import resource
+import signal
+import subprocess
+import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +44,8 @@ from prometheus_client import REGISTRY
 from sqlmodel import Session
 
 from bench.stats import percentile, report
-from pawgle.common.natsserver import NatsServer
+from pawgle.common.db import make_engine
+from pawgle.common.natsserver import NatsServer, free_port
 from pawgle.common.testing.stack import running_stack, sign_up
 from pawgle.matcher.models import KnownPet
 
@@ -233,8 +241,189 @@ def _setup_owner(stack: Any) -> tuple[str, int]:
         time.sleep(0.1)
 
 
+# --- the stack as `make run` starts it: one process per service, Caddy in front ----------------------
+
+
+def _sign_in_through_gateway(gateway: str, data_dir: Path, username: str) -> str:
+    """Signup, the verification mail the notifier wrote (one .eml per message), the magic link."""
+    mail_dir = data_dir / "notifier" / "outbox-mail"
+    body = {"username": username, "email": f"{username}@example.com", "password": "sturdy-Kite-42"}
+    body["confirm_password"] = body["password"]
+    with httpx.Client(base_url=gateway, timeout=30) as browser:
+        browser.post("/api/auth/signup/", json=body).raise_for_status()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for path in mail_dir.glob("*.eml"):
+                if path.name.startswith("."):  # the sender's half-written file, renamed when complete
+                    continue
+                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                part = message.get_body(preferencelist=("plain",))
+                found = re.search(r"/auth/magic\?token=([A-Za-z0-9_-]+)", part.get_content() if part else "")
+                if f"{username}@example.com" in str(message["To"]) and found:
+                    consumed = browser.post("/api/auth/magic/consume/", json={"token": found.group(1)})
+                    if consumed.status_code == 200:
+                        return str(consumed.json()["access"])
+            time.sleep(0.2)
+    raise RuntimeError(f"no verification mail for {username}")
+
+
+def _rows(data_dir: Path, service: str, query: str) -> list[Any]:
+    engine = make_engine(f"sqlite:///{data_dir / service / 'db.sqlite3'}")
+    try:
+        with engine.connect() as connection:
+            return list(connection.exec_driver_sql(query).all())
+    finally:
+        engine.dispose()
+
+
+def _stamp(value: Any) -> float:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC).timestamp()
+
+
+def _outbox_times(data_dir: Path, service: str, subject: str, key: str) -> dict[int, float]:
+    rows = _rows(data_dir, service, f"SELECT payload, created_at FROM outbox WHERE subject = '{subject}'")
+    return {int(json.loads(payload)["data"][key]): _stamp(created) for payload, created in rows}
+
+
+def _processes(gateway: str, data_dir: Path) -> None:
+    owner = _sign_in_through_gateway(gateway, data_dir, "owner")
+    finder = _sign_in_through_gateway(gateway, data_dir, "finder")
+    headers = {"Authorization": f"Bearer {owner}"}
+    files = [("images", (n, (PHOTOS / n).read_bytes(), "image/jpeg")) for n in ("950.1.jpg", "950.2.jpg")]
+    form = {"name": "Bruno", "category": "Domestic", "type": "Dogs", "breed": "Mixed", "isPublic": "false"}
+    added = httpx.post(f"{gateway}/api/auth/pets/add/", data=form, files=files, headers=headers, timeout=30)
+    added.raise_for_status()
+    pet_id = int(added.json()["pet"]["id"])
+    deadline = time.monotonic() + 60
+    while not _rows(data_dir, "matcher", f"SELECT 1 FROM matcher_pets WHERE pet_id = {pet_id} AND model_version != ''"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the pet was not embedded")
+        time.sleep(0.2)
+    for _ in range(100):  # the reports service may not have heard of the pet yet
+        lost = httpx.post(
+            f"{gateway}/api/auth/pets/report/", data=report_fields("lost", CENTRE, pet_id=str(pet_id)), headers=headers
+        )
+        if lost.status_code == 201:
+            break
+        time.sleep(0.2)
+    lost.raise_for_status()
+    asyncio.run(_load_processes(gateway, data_dir, finder))
+
+
+async def _load_processes(gateway: str, data_dir: Path, finder: str) -> None:
+    photo = (PHOTOS / "950.3.jpg").read_bytes()
+    places = positions(WARMUP + RATE_PER_S * SECONDS)
+    created: dict[int, float] = {}
+    async with httpx.AsyncClient(base_url=gateway, timeout=30, headers={"Authorization": f"Bearer {finder}"}) as client:
+
+        async def file(at: tuple[float, float]) -> int | None:
+            response = await client.post(
+                "/api/auth/pets/report/",
+                data=report_fields("found", at),
+                files={"image": ("f.jpg", photo, "image/jpeg")},
+            )
+            if response.status_code != 201:
+                return None
+            created[int(response.json()["id"])] = time.time()
+            return int(response.json()["id"])
+
+        for at in places[:WARMUP]:
+            await file(at)
+        await asyncio.sleep(3)
+        created.clear()
+        began = time.perf_counter()
+        tasks = []
+        for n, at in enumerate(places[WARMUP:]):
+            await asyncio.sleep(max(0.0, began + n / RATE_PER_S - time.perf_counter()))
+            tasks.append(asyncio.create_task(file(at)))
+        measured = [r for r in await asyncio.gather(*tasks) if r is not None]
+        sent_s = time.perf_counter() - began
+
+    def conversations() -> dict[int, float]:
+        matches = dict(_rows(data_dir, "matcher", "SELECT id, found_report_id FROM matches"))
+        stored.update(
+            {r: _stamp(at) for r, at in _rows(data_dir, "matcher", "SELECT found_report_id, created_at FROM matches")}
+        )
+        rows = _rows(data_dir, "chat", "SELECT match_id, created_at FROM conversations WHERE match_id IS NOT NULL")
+        return {matches[m]: _stamp(at) for m, at in rows if m in matches}
+
+    stored: dict[int, float] = {}
+    deadline = time.monotonic() + 120
+    while not set(measured) <= set(conversations()):
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    opened = conversations()
+    filed = _outbox_times(data_dir, "reports", "report.filed", "report_id")
+    embedded = _outbox_times(data_dir, "embeddings", "report.embedded", "report_id")
+    done = [r for r in measured if r in opened and r in filed and r in embedded]
+    end_to_end = [opened[r] - created[r] for r in done]
+    without_model = [opened[r] - created[r] - (embedded[r] - filed[r]) for r in done]
+    report(
+        f"  processes ({gateway}): {len(measured)} found reports in {sent_s:.1f} s "
+        f"({len(measured) / sent_s:.1f}/s), {len(done)} reached a conversation"
+    )
+    _line("201 -> conversation, model included (target p95 <= 1500 ms)", end_to_end)
+    _line("201 -> conversation, model time subtracted (target p95 <= 150 ms)", without_model)
+    _line("  stage report.filed -> report.embedded (embeddings)", [embedded[r] - filed[r] for r in done])
+    _line("  stage report.embedded -> match stored (matcher)", [stored[r] - embedded[r] for r in done])
+    _line("  stage match stored -> conversation (chat)", [opened[r] - stored[r] for r in done])
+    report(f"  load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+
+
+def _line(name: str, values: list[float]) -> None:
+    ms = [v * 1000 for v in values] or [float("nan")]
+    report(f"  {name}: p50 {percentile(ms, 50):.0f} ms, p95 {percentile(ms, 95):.0f} ms, max {max(ms):.0f} ms")
+
+
+def _run_processes() -> None:
+    from pawgle.common.stackfile import read_running_stack
+
+    relaxed = json.dumps(
+        dict.fromkeys(("anon", "user", "signup", "email_verification", "report_pet", "pet_write"), "1000000/min")
+    )
+    with tempfile.TemporaryDirectory(prefix="pawgle-bench-matcher-") as tmp:
+        data_dir = Path(tmp) / "data"
+        env = {
+            **os.environ,
+            "PAWGLE_PORT": str(free_port()),
+            "PAWGLE_DATA_DIR": str(data_dir),
+            "PAWGLE_RUN_SERVICES": ",".join((*SERVICES, "notifier")),
+            "PAWGLE_LOG_LEVEL": "WARNING",
+            # Throttles stay in the path but do not cut the load short (one finder files every report).
+            **{f"{name.upper()}_THROTTLE_RATES": relaxed for name in ("auth", "pets", "reports", "chat")},
+        }
+        env.pop("PAWGLE_NATS_URL", None)
+        data_dir.mkdir(parents=True)
+        with (data_dir.parent / "launcher.out").open("wb") as out:
+            launcher = subprocess.Popen(
+                [sys.executable, "-m", "pawgle.common.launcher"], env=env, stdout=out, stderr=out
+            )
+        try:
+            deadline = time.monotonic() + 300
+            while (record := read_running_stack(data_dir)) is None:
+                if launcher.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((data_dir.parent / "launcher.out").read_text()[-2000:])
+                time.sleep(0.5)
+            _processes(record.gateway, data_dir)
+        finally:
+            launcher.send_signal(signal.SIGINT)
+            try:
+                launcher.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                launcher.kill()
+
+
 def main() -> None:
     """Print 201 -> conversation p50/p95 at 10 found reports/s, with and without the model's time."""
+    if os.environ.get("BENCH_MATCHER_MODE", "both") in ("both", "processes"):
+        _run_processes()
+    if os.environ.get("BENCH_MATCHER_MODE", "both") in ("both", "inprocess"):
+        _run_in_process()
+
+
+def _run_in_process() -> None:
     with tempfile.TemporaryDirectory(prefix="pawgle-bench-matcher-") as tmp:
         server = NatsServer(Path(tmp) / "js").start()
         try:

@@ -229,3 +229,17 @@ def test_matching_waits_for_the_embeddings_service_and_loses_nothing(matcher_fac
     matcher.start_answering()
     matcher.idle()
     assert len(matcher.matches()) == 1
+
+
+def test_many_sightings_of_one_dog_do_not_crowd_out_its_owner(matcher_factory: Any) -> None:
+    matcher = matcher_factory(max_candidates=2)
+    lost_pet(matcher)
+    photo = photo_vectors()["950/950.3.jpg"]
+    # Ten earlier found reports of the very same photo, 6 km apart (no trail), all closer to it than the pet.
+    for n in range(10):
+        matcher.report(400 + n, 50 + n, "found", photo, at=(48.8566 + 0.054 * (n + 1), 2.3522))
+    matcher.idle()
+    matcher.report(200, FINDER, "found", photo, at=NEAR_PARIS)
+    matcher.embedded("report", 200, FINDER)
+    matcher.idle()
+    assert [m.found_report_id for m in matcher.matches()] == [200]
