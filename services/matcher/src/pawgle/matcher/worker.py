@@ -58,12 +58,11 @@ class MatchingWorker:
 
     async def step(self) -> int:
         owner = new_lease_owner("match-")
-        jobs = await asyncio.to_thread(self._claim, owner)
+        started = time.perf_counter()
+        jobs, requests = await asyncio.to_thread(self._claim, owner)
         if not jobs:
             return 0
-        started = time.perf_counter()
         try:
-            requests = await asyncio.to_thread(self._requests, jobs)
             fetched = await asyncio.gather(
                 *(self._fetch(job, request) for job, request in zip(jobs, requests, strict=True))
             )
@@ -73,20 +72,18 @@ class MatchingWorker:
         metrics.RUN_SECONDS.observe((time.perf_counter() - started) / len(jobs))
         return len(jobs)
 
-    def _claim(self, owner: str) -> list[MatchJob]:
+    def _claim(self, owner: str) -> tuple[list[MatchJob], list[list[NearestCandidatesRequest] | str | None]]:
+        """Lease due jobs and say what to ask for each, in one transaction (one thread hop)."""
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             jobs = repository.claim_jobs(session, owner=owner, limit=self.settings.jobs_per_step, lease_s=self.lease_s)
+            requests = [self._request_for(session, job) for job in jobs]
             for job in jobs:
                 session.expunge(job)
-            return jobs
+            return jobs, requests
 
     def _release(self, owner: str) -> None:
         with Session(self.engine) as session, session.begin():
             release(session, MatchJob, owner=owner)
-
-    def _requests(self, jobs: list[MatchJob]) -> list[list[NearestCandidatesRequest] | str | None]:
-        with Session(self.engine) as session:
-            return [self._request_for(session, job) for job in jobs]
 
     def _request_for(self, session: Session, job: MatchJob) -> list[NearestCandidatesRequest] | str | None:
         """What to ask for this subject; None when its projection is not there (yet), SKIP for nothing."""
