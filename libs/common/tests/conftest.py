@@ -12,6 +12,8 @@ from pawgle.common.bus.streams import ensure_streams
 from pawgle.common.db import make_engine
 from pawgle.common.testing.probe import migrate_probe_db
 
+from . import photo_samples as samples
+
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
@@ -37,3 +39,15 @@ async def nc(nats_url: str) -> AsyncIterator[Client]:
 def service_name() -> str:
     """A unique service name, so durable consumers of one test never see another's."""
     return f"t{secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="session")
+def bomb() -> bytes:
+    return samples.png_bomb()
+
+
+@pytest.fixture(scope="session")
+def eleven_megabytes() -> bytes:
+    data = samples.noise_png(1950, 1950)
+    assert 10.5 * 2**20 < len(data) < 12 * 2**20
+    return data

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from PIL import ExifTags, Image
 
+from pawgle.common.blobs import LocalBlobStore
+
 DATA = Path(__file__).parent / "data"
 GPS_POSITION = ((52.0, 31.0, 12.5), (13.0, 24.0, 36.0))  # a home in Berlin, as a phone would record it
 
@@ -103,3 +105,13 @@ def sixteen_bit_png() -> bytes:
 
 def html_page() -> bytes:
     return b"<!DOCTYPE html><html><body><script>fetch('/api/token/refresh/')</script></body></html>"
+
+
+def stored_files(store: LocalBlobStore) -> list[Path]:
+    return [p for p in store.root.rglob("*") if p.is_file()]
+
+
+def reopen(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image

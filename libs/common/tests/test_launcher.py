@@ -26,7 +26,8 @@ SIGNUP = {
 
 
 def start_mesh(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "PAWGLE_PORT": str(port), "PAWGLE_DATA_DIR": str(data_dir)}
+    # One process per service here: test_make_run.py covers several workers.
+    env = {**os.environ, "PAWGLE_PORT": str(port), "PAWGLE_DATA_DIR": str(data_dir), "PAWGLE_WORKERS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "pawgle.common.launcher"],
         env=env,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Request
 
@@ -12,9 +13,14 @@ from pawgle.common.errors import JSONResponseUTF8
 
 ReadinessCheck = Callable[[Request], Awaitable[None]]
 
+# The database ping has a thread of its own: behind the shared worker threads (busy with, say, ten
+# concurrent password hashes) it would wait its turn and time out, and a busy service is not an unready one.
+_PING_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz-ping")
+
 
 async def check_database(request: Request) -> None:
-    await asyncio.wait_for(asyncio.to_thread(ping, request.app.state.engine), timeout=2.0)
+    loop = asyncio.get_running_loop()
+    await asyncio.wait_for(loop.run_in_executor(_PING_THREAD, ping, request.app.state.engine), timeout=2.0)
 
 
 async def check_bus(request: Request) -> None:
