@@ -30,6 +30,7 @@ from sqlmodel import Session, select
 from pawgle.common.bus.tables import OutboxEvent
 from pawgle.common.events.embeddings import PetEmbedded, ReportEmbedded
 from pawgle.common.events.envelope import encode_event, new_event
+from pawgle.common.testing.service import purge_streams
 from pawgle.common.testing.stack import Stack, running_stack, sign_up
 from pawgle.matcher.models import KnownPet, KnownReport, Match
 
@@ -153,6 +154,8 @@ def publish_raw(nats_url: str, subject: str, payload: bytes, msg_id: str) -> Non
 def story(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The owner's lost dog, a found report of it, and the report ids of the three that must not match."""
     overrides = {"chat": {"stream_ticket_secret": "stream-ticket-secret-for-tests-0123456789"}}
+    # Events other tests left on the session's server (their match ids, report ids) must not reach this stack.
+    asyncio.run(purge_streams(nats_url))
     with running_stack(nats_url=nats_url, data_dir=tmp_path_factory.mktemp("stack"), overrides=overrides) as stack:
         owner, finder, early_finder, third = (Person(stack, n) for n in ("owner", "finder", "early", "third"))
 
