@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
@@ -20,7 +20,7 @@ def list_matches(
     request: Request,
     session: SessionDep,
     user_id: CurrentUserId,
-    status: Annotated[str | None, Query(max_length=20)] = None,
+    status: Annotated[Literal["pending", "confirmed", "dismissed"] | None, Query()] = None,
 ) -> MatchList:
     """The caller's matches as owner or finder (pending and confirmed; or ?status=), best first."""
     rows = service.list_matches(session, settings=request.app.state.settings, user_id=user_id, status=status)
