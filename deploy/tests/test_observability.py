@@ -138,7 +138,9 @@ def test_the_mesh_overview_shows_every_exported_metric(
             assert metric.series_names() & used, f"{metric.name} has no panel on the Mesh overview"
 
 
-def test_a_services_own_dashboard_shows_each_of_its_metrics(own_dashboard_metrics: dict[str, dict[str, Metric]]) -> None:
+def test_a_services_own_dashboard_shows_each_of_its_metrics(
+    own_dashboard_metrics: dict[str, dict[str, Metric]],
+) -> None:
     for service, own in own_dashboard_metrics.items():
         dashboard = json.loads((DEPLOY / f"grafana/dashboards/{service}.json").read_text(encoding="utf-8"))
         used = set()
