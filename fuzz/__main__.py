@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "schemathesis.toml"
 FORWARD_SECRET = "fuzz-forward-secret-0123456789"
 # Auth last: fuzzing it deletes the account whose token it holds (DELETE /api/auth/account/).
-ORDER = ("notifier", "pets", "reports", "chat", "auth")
+ORDER = ("notifier", "pets", "reports", "chat", "matcher", "auth")
 
 
 @dataclass

@@ -21,6 +21,7 @@ OTHER_METRICS = (
     REPO / "services/embeddings/src/pawgle/embeddings/metrics.py",
     REPO / "services/reports/src/pawgle/reports/metrics.py",
     REPO / "services/chat/src/pawgle/chat/metrics.py",
+    REPO / "services/matcher/src/pawgle/matcher/metrics.py",
 )
 
 SERVICES = ("auth", "pets", "reports", "chat", "embeddings", "matcher", "notifier", "gateway")

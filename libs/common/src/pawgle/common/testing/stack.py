@@ -27,8 +27,8 @@ from pawgle.common.natsserver import free_port
 from pawgle.common.testing.server import serve
 from pawgle.common.throttle import CONTRACT_RATES
 
-# Services that serve a public API so far; embeddings and matcher join as they are built.
-BUILT_SERVICES = ("auth", "notifier", "pets", "reports", "chat")
+# Services that serve a public API (every one of the mesh now).
+BUILT_SERVICES = ("auth", "notifier", "pets", "reports", "chat", "embeddings", "matcher")
 
 # Test-speed settings per service: cheap password hashing, throttles far above what a test sends.
 FAST_SETTINGS: dict[str, dict[str, Any]] = {

@@ -1,0 +1,442 @@
+"""Matcher figures: from a found report's 201 to the conversation with the owner existing, at 10 reports/s.
+
+The real embedded stack in this process (`running_stack`: auth, pets, reports, embeddings with the real
+identity model, matcher, chat; real nats-server, SQLite, Qdrant Edge, HTTP between services). An owner
+registers a dog with two photos and reports it lost; then one finder files found reports of the same dog
+(a third photo) at 10 per second (`BENCH_MATCHER_RATE`) for `BENCH_MATCHER_SECONDS` (15), each at its own
+place within 45 km of the loss and at least 5.5 km from every other (each a match of its own, not a trail).
+
+Per report, the times are taken from the bus (a core subscription sees every JetStream publish):
+201 -> report.filed -> report.embedded -> match.found -> conversation.opened (written by chat in the
+transaction that creates the conversation, published by its relay right after the commit). Figures:
+
+- end to end, model included: 201 -> conversation.opened;
+- model time subtracted: the same minus the embeddings stage (report.filed -> report.embedded: the
+  embedding job's queue, the photo read and the model), i.e. what the matcher and chat add;
+- the stages, CPU time of this process per report, and the load average (the machine is shared).
+
+All services share this one Python process (and its GIL) with the load generator, so the figures are
+pessimistic next to `make run`, where each service is its own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+import math
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+from prometheus_client import REGISTRY
+from sqlmodel import Session
+
+from bench.stats import percentile, report
+from pawgle.common.db import make_engine
+from pawgle.common.natsserver import NatsServer, free_port
+from pawgle.common.testing.stack import running_stack, sign_up
+from pawgle.matcher.models import KnownPet
+
+RATE_PER_S = int(os.environ.get("BENCH_MATCHER_RATE", "10"))
+SECONDS = int(os.environ.get("BENCH_MATCHER_SECONDS", "15"))
+WARMUP = 3
+PHOTOS = Path(__file__).parents[1] / "services" / "embeddings" / "tests" / "data" / "identities" / "950"
+CENTRE = (48.8566, 2.3522)
+SERVICES = ("auth", "pets", "reports", "embeddings", "matcher", "chat")
+SUBJECTS = ("report.filed", "report.embedded", "match.found", "conversation.opened")
+
+
+def positions(count: int, *, spacing_km: float = 5.5, radius_km: float = 45.0) -> list[tuple[float, float]]:
+    """Grid points around the centre, `spacing_km` apart, within `radius_km`, nearest first."""
+    points = []
+    steps = int(radius_km // spacing_km)
+    km_lat = 111.32
+    km_lon = 111.32 * math.cos(math.radians(CENTRE[0]))
+    for i in range(-steps, steps + 1):
+        for j in range(-steps, steps + 1):
+            if (i, j) != (0, 0) and math.hypot(i, j) * spacing_km <= radius_km:
+                points.append(
+                    (math.hypot(i, j), CENTRE[0] + i * spacing_km / km_lat, CENTRE[1] + j * spacing_km / km_lon)
+                )
+    points.sort()
+    if len(points) < count:
+        raise RuntimeError(f"only {len(points)} places 5.5 km apart within 45 km; lower the rate or the duration")
+    return [(lat, lon) for _, lat, lon in points[:count]]
+
+
+def report_fields(status: str, at: tuple[float, float], **extra: str) -> dict[str, str]:
+    return {
+        "animal_name": "Brown dog",
+        "category": "Domestic",
+        "type": "Dogs",
+        "breed": "Mixed",
+        "status": status,
+        "description": "",
+        "latitude": f"{at[0]:.6f}",
+        "longitude": f"{at[1]:.6f}",
+        "contact_name": "",
+        "contact_phone": "",
+        "contact_email": "",
+        "last_seen_date": "",
+        "register_pet": "false",
+        **extra,
+    }
+
+
+class BusClock:
+    """Arrival times of the events of interest, by the id that ties them to a found report."""
+
+    def __init__(self) -> None:
+        self.at: dict[tuple[str, int], float] = {}
+        self.match_of_report: dict[int, int] = {}
+
+    async def on_message(self, msg: Any) -> None:
+        now = time.perf_counter()
+        data = json.loads(msg.data)["data"]
+        if msg.subject in ("report.filed", "report.embedded"):
+            self.at.setdefault((msg.subject, int(data["report_id"])), now)
+        elif msg.subject == "match.found":
+            self.match_of_report[int(data["found_report_id"])] = int(data["match_id"])
+            self.at.setdefault(("match.found", int(data["match_id"])), now)
+        elif msg.subject == "conversation.opened" and data.get("match_id") is not None:
+            self.at.setdefault(("conversation.opened", int(data["match_id"])), now)
+
+    def conversation_at(self, report_id: int) -> float | None:
+        match_id = self.match_of_report.get(report_id)
+        return None if match_id is None else self.at.get(("conversation.opened", match_id))
+
+
+async def _load(stack: Any, nats_url: str, owner: str, finder: str, pet_id: int) -> None:
+    clock = BusClock()
+    nc = await nats.connect(nats_url)
+    for subject in SUBJECTS:
+        await nc.subscribe(subject, cb=clock.on_message)
+    photo = (PHOTOS / "950.3.jpg").read_bytes()
+    total = WARMUP + RATE_PER_S * SECONDS
+    places = positions(total)
+    created: dict[int, float] = {}
+    failures: list[str] = []
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {finder}"}) as client:
+
+        async def file(at: tuple[float, float]) -> int | None:
+            response = await client.post(
+                stack.url("reports", "/api/auth/pets/report/"),
+                data=report_fields("found", at),
+                files={"image": ("found.jpg", photo, "image/jpeg")},
+            )
+            if response.status_code != 201:
+                failures.append(f"{response.status_code} {response.text[:100]}")
+                return None
+            report_id = int(response.json()["id"])
+            created[report_id] = time.perf_counter()
+            return report_id
+
+        warm = [await file(at) for at in places[:WARMUP]]
+        await _wait(lambda: all(r is not None and clock.conversation_at(r) for r in warm), 60)
+        created.clear()
+        cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+        began = time.perf_counter()
+        tasks = []
+        for n, at in enumerate(places[WARMUP:]):
+            await asyncio.sleep(max(0.0, began + n / RATE_PER_S - time.perf_counter()))
+            tasks.append(asyncio.create_task(file(at)))
+        measured = [r for r in await asyncio.gather(*tasks) if r is not None]
+        sent_s = time.perf_counter() - began
+        await _wait(lambda: all(clock.conversation_at(r) for r in measured), 120)
+        cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    await nc.drain()
+
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    done = [r for r in measured if clock.conversation_at(r)]
+    end_to_end = [clock.conversation_at(r) - created[r] for r in done]  # type: ignore[operator]
+    embedding = [clock.at[("report.embedded", r)] - clock.at[("report.filed", r)] for r in done]
+    without_model = [e - m for e, m in zip(end_to_end, embedding, strict=True)]
+    to_filed = [clock.at[("report.filed", r)] - created[r] for r in done]
+    matching = [clock.at[("match.found", clock.match_of_report[r])] - clock.at[("report.embedded", r)] for r in done]
+    chat = [
+        clock.at[("conversation.opened", clock.match_of_report[r])]
+        - clock.at[("match.found", clock.match_of_report[r])]
+        for r in done
+    ]
+
+    def line(name: str, values: list[float]) -> None:
+        ms = [v * 1000 for v in values]
+        report(f"  {name}: p50 {percentile(ms, 50):.0f} ms, p95 {percentile(ms, 95):.0f} ms, max {max(ms):.0f} ms")
+
+    report(
+        f"  {len(measured)} found reports sent in {sent_s:.1f} s ({len(measured) / sent_s:.1f}/s), "
+        f"{len(done)} reached a conversation, {len(failures)} refused {failures[:2]}"
+    )
+    line("201 -> conversation, model included (target p95 <= 1500 ms)", end_to_end)
+    line("201 -> conversation, model time subtracted (target p95 <= 150 ms)", without_model)
+    line(
+        "  stage 201 -> report.filed on the bus (reports' relay; negative: published before the 201 arrived)", to_filed
+    )
+    line("  stage report.filed -> report.embedded (embeddings: queue, photo, model)", embedding)
+    line("  stage report.embedded -> match.found (matcher: consumer, candidates rpc, transaction, relay)", matching)
+    line("  stage match.found -> conversation.opened (chat)", chat)
+    run = _histogram_mean("pawgle_matcher_run_seconds")
+    rpc = _histogram_mean("pawgle_embeddings_search_seconds", query="candidates")
+    report(
+        f"  matcher run per subject (rpc + transaction), mean {run * 1000:.1f} ms; "
+        f"embeddings' candidates answer {rpc * 1000:.1f} ms"
+    )
+    report(f"  CPU of this process (every service + the load): {cpu / max(1, len(measured)) * 1000:.0f} ms per report")
+    report(f"  load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+
+
+def _histogram_mean(name: str, **labels: str) -> float:
+    """Mean of one of this process's histograms (the services run in it), since the start."""
+    total = REGISTRY.get_sample_value(f"{name}_sum", labels) or 0.0
+    count = REGISTRY.get_sample_value(f"{name}_count", labels) or 0.0
+    return total / count if count else float("nan")
+
+
+async def _wait(condition: Any, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not done within {timeout_s} s")
+        await asyncio.sleep(0.05)
+
+
+def _setup_owner(stack: Any) -> tuple[str, int]:
+    owner = sign_up(stack)
+    headers = {"Authorization": f"Bearer {owner}"}
+    files = [("images", (n, (PHOTOS / n).read_bytes(), "image/jpeg")) for n in ("950.1.jpg", "950.2.jpg")]
+    form = {"name": "Bruno", "category": "Domestic", "type": "Dogs", "breed": "Mixed", "isPublic": "false"}
+    added = httpx.post(stack.url("pets", "/api/auth/pets/add/"), data=form, files=files, headers=headers, timeout=30)
+    added.raise_for_status()
+    pet_id = int(added.json()["pet"]["id"])
+    deadline = time.monotonic() + 60
+    while True:
+        with Session(stack.apps["matcher"].state.engine) as session:
+            pet = session.get(KnownPet, pet_id)
+        lost = None
+        if pet is not None and pet.model_version:
+            lost = httpx.post(
+                stack.url("reports", "/api/auth/pets/report/"),
+                data=report_fields("lost", CENTRE, pet_id=str(pet_id)),
+                headers=headers,
+                timeout=30,
+            )
+            if lost.status_code == 201:
+                return owner, pet_id
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the lost report was not accepted: {lost.text if lost is not None else 'pet not embedded'}"
+            )
+        time.sleep(0.1)
+
+
+# --- the stack as `make run` starts it: one process per service, Caddy in front ----------------------
+
+
+def _sign_in_through_gateway(gateway: str, data_dir: Path, username: str) -> str:
+    """Signup, the verification mail the notifier wrote (one .eml per message), the magic link."""
+    mail_dir = data_dir / "notifier" / "outbox-mail"
+    body = {"username": username, "email": f"{username}@example.com", "password": "sturdy-Kite-42"}
+    body["confirm_password"] = body["password"]
+    with httpx.Client(base_url=gateway, timeout=30) as browser:
+        browser.post("/api/auth/signup/", json=body).raise_for_status()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for path in mail_dir.glob("*.eml"):
+                if path.name.startswith("."):  # the sender's half-written file, renamed when complete
+                    continue
+                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                part = message.get_body(preferencelist=("plain",))
+                found = re.search(r"/auth/magic\?token=([A-Za-z0-9_-]+)", part.get_content() if part else "")
+                if f"{username}@example.com" in str(message["To"]) and found:
+                    consumed = browser.post("/api/auth/magic/consume/", json={"token": found.group(1)})
+                    if consumed.status_code == 200:
+                        return str(consumed.json()["access"])
+            time.sleep(0.2)
+    raise RuntimeError(f"no verification mail for {username}")
+
+
+def _rows(data_dir: Path, service: str, query: str) -> list[Any]:
+    engine = make_engine(f"sqlite:///{data_dir / service / 'db.sqlite3'}")
+    try:
+        with engine.connect() as connection:
+            return list(connection.exec_driver_sql(query).all())
+    finally:
+        engine.dispose()
+
+
+def _stamp(value: Any) -> float:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC).timestamp()
+
+
+def _outbox_times(data_dir: Path, service: str, subject: str, key: str) -> dict[int, float]:
+    rows = _rows(data_dir, service, f"SELECT payload, created_at FROM outbox WHERE subject = '{subject}'")
+    return {int(json.loads(payload)["data"][key]): _stamp(created) for payload, created in rows}
+
+
+def _processes(gateway: str, data_dir: Path) -> None:
+    owner = _sign_in_through_gateway(gateway, data_dir, "owner")
+    finder = _sign_in_through_gateway(gateway, data_dir, "finder")
+    headers = {"Authorization": f"Bearer {owner}"}
+    files = [("images", (n, (PHOTOS / n).read_bytes(), "image/jpeg")) for n in ("950.1.jpg", "950.2.jpg")]
+    form = {"name": "Bruno", "category": "Domestic", "type": "Dogs", "breed": "Mixed", "isPublic": "false"}
+    added = httpx.post(f"{gateway}/api/auth/pets/add/", data=form, files=files, headers=headers, timeout=30)
+    added.raise_for_status()
+    pet_id = int(added.json()["pet"]["id"])
+    deadline = time.monotonic() + 60
+    while not _rows(data_dir, "matcher", f"SELECT 1 FROM matcher_pets WHERE pet_id = {pet_id} AND model_version != ''"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the pet was not embedded")
+        time.sleep(0.2)
+    for _ in range(100):  # the reports service may not have heard of the pet yet
+        lost = httpx.post(
+            f"{gateway}/api/auth/pets/report/", data=report_fields("lost", CENTRE, pet_id=str(pet_id)), headers=headers
+        )
+        if lost.status_code == 201:
+            break
+        time.sleep(0.2)
+    lost.raise_for_status()
+    asyncio.run(_load_processes(gateway, data_dir, finder))
+
+
+async def _load_processes(gateway: str, data_dir: Path, finder: str) -> None:
+    photo = (PHOTOS / "950.3.jpg").read_bytes()
+    places = positions(WARMUP + RATE_PER_S * SECONDS)
+    created: dict[int, float] = {}
+    async with httpx.AsyncClient(base_url=gateway, timeout=30, headers={"Authorization": f"Bearer {finder}"}) as client:
+
+        async def file(at: tuple[float, float]) -> int | None:
+            response = await client.post(
+                "/api/auth/pets/report/",
+                data=report_fields("found", at),
+                files={"image": ("f.jpg", photo, "image/jpeg")},
+            )
+            if response.status_code != 201:
+                return None
+            created[int(response.json()["id"])] = time.time()
+            return int(response.json()["id"])
+
+        for at in places[:WARMUP]:
+            await file(at)
+        await asyncio.sleep(3)
+        created.clear()
+        began = time.perf_counter()
+        tasks = []
+        for n, at in enumerate(places[WARMUP:]):
+            await asyncio.sleep(max(0.0, began + n / RATE_PER_S - time.perf_counter()))
+            tasks.append(asyncio.create_task(file(at)))
+        measured = [r for r in await asyncio.gather(*tasks) if r is not None]
+        sent_s = time.perf_counter() - began
+
+    def conversations() -> dict[int, float]:
+        matches = dict(_rows(data_dir, "matcher", "SELECT id, found_report_id FROM matches"))
+        stored.update(
+            {r: _stamp(at) for r, at in _rows(data_dir, "matcher", "SELECT found_report_id, created_at FROM matches")}
+        )
+        rows = _rows(data_dir, "chat", "SELECT match_id, created_at FROM conversations WHERE match_id IS NOT NULL")
+        return {matches[m]: _stamp(at) for m, at in rows if m in matches}
+
+    stored: dict[int, float] = {}
+    deadline = time.monotonic() + 120
+    while not set(measured) <= set(conversations()):
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    opened = conversations()
+    filed = _outbox_times(data_dir, "reports", "report.filed", "report_id")
+    embedded = _outbox_times(data_dir, "embeddings", "report.embedded", "report_id")
+    done = [r for r in measured if r in opened and r in filed and r in embedded]
+    end_to_end = [opened[r] - created[r] for r in done]
+    without_model = [opened[r] - created[r] - (embedded[r] - filed[r]) for r in done]
+    report(
+        f"  processes ({gateway}): {len(measured)} found reports in {sent_s:.1f} s "
+        f"({len(measured) / sent_s:.1f}/s), {len(done)} reached a conversation"
+    )
+    _line("201 -> conversation, model included (target p95 <= 1500 ms)", end_to_end)
+    _line("201 -> conversation, model time subtracted (target p95 <= 150 ms)", without_model)
+    _line("  stage report.filed -> report.embedded (embeddings)", [embedded[r] - filed[r] for r in done])
+    _line("  stage report.embedded -> match stored (matcher)", [stored[r] - embedded[r] for r in done])
+    _line("  stage match stored -> conversation (chat)", [opened[r] - stored[r] for r in done])
+    report(f"  load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+
+
+def _line(name: str, values: list[float]) -> None:
+    ms = [v * 1000 for v in values] or [float("nan")]
+    report(f"  {name}: p50 {percentile(ms, 50):.0f} ms, p95 {percentile(ms, 95):.0f} ms, max {max(ms):.0f} ms")
+
+
+def _run_processes() -> None:
+    from pawgle.common.stackfile import read_running_stack
+
+    relaxed = json.dumps(
+        dict.fromkeys(("anon", "user", "signup", "email_verification", "report_pet", "pet_write"), "1000000/min")
+    )
+    with tempfile.TemporaryDirectory(prefix="pawgle-bench-matcher-") as tmp:
+        data_dir = Path(tmp) / "data"
+        env = {
+            **os.environ,
+            "PAWGLE_PORT": str(free_port()),
+            "PAWGLE_DATA_DIR": str(data_dir),
+            "PAWGLE_RUN_SERVICES": ",".join((*SERVICES, "notifier")),
+            "PAWGLE_LOG_LEVEL": "WARNING",
+            # Throttles stay in the path but do not cut the load short (one finder files every report).
+            **{f"{name.upper()}_THROTTLE_RATES": relaxed for name in ("auth", "pets", "reports", "chat")},
+        }
+        env.pop("PAWGLE_NATS_URL", None)
+        data_dir.mkdir(parents=True)
+        with (data_dir.parent / "launcher.out").open("wb") as out:
+            launcher = subprocess.Popen(
+                [sys.executable, "-m", "pawgle.common.launcher"], env=env, stdout=out, stderr=out
+            )
+        try:
+            deadline = time.monotonic() + 300
+            while (record := read_running_stack(data_dir)) is None:
+                if launcher.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((data_dir.parent / "launcher.out").read_text()[-2000:])
+                time.sleep(0.5)
+            _processes(record.gateway, data_dir)
+        finally:
+            launcher.send_signal(signal.SIGINT)
+            try:
+                launcher.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                launcher.kill()
+
+
+def main() -> None:
+    """Print 201 -> conversation p50/p95 at 10 found reports/s, with and without the model's time."""
+    if os.environ.get("BENCH_MATCHER_MODE", "both") in ("both", "processes"):
+        _run_processes()
+    if os.environ.get("BENCH_MATCHER_MODE", "both") in ("both", "inprocess"):
+        _run_in_process()
+
+
+def _run_in_process() -> None:
+    with tempfile.TemporaryDirectory(prefix="pawgle-bench-matcher-") as tmp:
+        server = NatsServer(Path(tmp) / "js").start()
+        try:
+            quiet = {name: {"log_level": "WARNING"} for name in SERVICES}
+            with running_stack(
+                nats_url=server.url, data_dir=Path(tmp) / "data", services=SERVICES, overrides=quiet
+            ) as stack:
+                owner, pet_id = _setup_owner(stack)
+                finder = sign_up(stack)
+                asyncio.run(_load(stack, server.url, owner, finder, pet_id))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
