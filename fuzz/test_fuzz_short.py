@@ -37,7 +37,7 @@ def test_no_built_service_answers_a_fuzzed_request_with_a_server_error(tmp_path:
     assert summary.exists(), done.stdout[-5000:] + done.stderr[-5000:]
     results = {r["service"]: r for r in json.loads(summary.read_text())}
     sys.stdout.write(done.stdout[done.stdout.find("=== fuzz summary ===") :])
-    assert set(results) == {"auth", "notifier", "pets", "reports", "chat"}
+    assert set(results) == {"auth", "notifier", "pets", "reports", "chat", "matcher"}
     for service, result in results.items():
         assert result["requests"] >= 100, f"{service}: only {result['requests']} requests"
         server_errors = [f for f in result["failures"] if f["code"] == "ST101"]
