@@ -66,10 +66,8 @@ def compute(data: Path, views: int, *, threads: int | None = None) -> None:
                 features = np.zeros((len(listing.paths), *output.shape[1:]), dtype=np.float16)
             features[chunk.start : chunk.stop] = output
             if start % 1600 == 0:
-                print(
-                    f"view {view}: {start}/{len(listing.paths)} photos, {time.perf_counter() - started:.0f} s",
-                    flush=True,
-                )  # noqa: T201
+                elapsed = time.perf_counter() - started
+                print(f"view {view}: {start}/{len(listing.paths)} photos, {elapsed:.0f} s", flush=True)  # noqa: T201
         np.save(target, features)
         print(f"wrote {target.name} in {time.perf_counter() - started:.0f} s", flush=True)  # noqa: T201
 
