@@ -49,7 +49,7 @@ eval: install ## Same-animal retrieval, generic vs identity model (EVAL_DATA=<id
 
 # torch comes first and from pip, which takes this machine's CPU wheel; uv then finds it installed and adds
 # only the rest of the training extra (an open torch range through uv would fetch a multi-GB CUDA build).
-train-identity: install ## Train the identity head (CPU torch; ~10 min on 2 idle cores, 2 min once features are cached) and export it to ONNX
+train-identity: install ## Train the identity head (CPU torch; ~40 min on the shared 2 cores, ~10 once descriptors are cached) and export it to ONNX
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(UV) pip install --quiet --python $(PY) -e 'services/embeddings[training]'
 	$(PY) services/embeddings/training/train_identity.py $(TRAIN_ARGS)

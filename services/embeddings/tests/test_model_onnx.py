@@ -55,6 +55,17 @@ def test_onnx_features_equal_torch_features(backbone: OnnxBackbone) -> None:
     assert np.all(cosines > 1 - 1e-6)
 
 
+def test_the_graph_describes_each_photo_and_its_mirror_image(backbone: OnnxBackbone) -> None:
+    pixels = to_pixels([decode_image(photo_bytes(DOG))])
+    mirrored = np.ascontiguousarray(pixels[:, :, :, ::-1])
+    plain, flipped = backbone.run(pixels), backbone.run(mirrored)
+    assert plain.identity_features.shape == (1, 2, 3264)
+    # The photo's mirror half is the mirrored photo's own half, and the first part is the generic features.
+    np.testing.assert_allclose(plain.identity_features[0, 1], flipped.identity_features[0, 0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(plain.identity_features[0, 0, :1280], plain.features[0], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(plain.identity_features[0, 0], plain.identity_features[0, 1], atol=1e-3)
+
+
 @pytest.mark.parametrize("model", ["generic", "identity"])
 def test_vectors_are_unit_length_float32_of_the_model_dimension(model: str, request: pytest.FixtureRequest) -> None:
     embedder: OnnxImageEmbedder = request.getfixturevalue(f"{model}_embedder")

@@ -6,8 +6,10 @@ Run once, with the optional training requirements installed (torch CPU, the netw
 The graph takes raw RGB pixels (float32, 0..255, N x 3 x 224 x 224; resizing is
 `pawgle.embeddings.model.preprocess`) and does the normalisation itself, so no caller can get it wrong.
 Outputs: `features` (N x 1280, the pooled features before the classifier, not normalised), `logits`
-(N x 1000, ImageNet) and `animal_map` (N x 7 x 7, a class activation map of the dog and cat classes weighted
-by their probabilities, used to find the animal in a full photo).
+(N x 1000, ImageNet), `animal_map` (N x 7 x 7, a class activation map of the dog and cat classes weighted
+by their probabilities, used to find the animal in a full photo) and `identity_features` (N x 2 x 3264: the
+richer frozen descriptors the identity head reads, DESCRIPTOR_PARTS, of the photo and of its mirror image;
+the graph runs the network on both in one batch, so test-time flip averaging needs no second call).
 """
 
 from __future__ import annotations
@@ -30,6 +32,23 @@ CAT_CLASSES = slice(281, 286)
 # MEAN_RGB / STDDEV_RGB), not the torchvision ImageNet mean and std.
 PIXEL_MEAN = 127.0
 PIXEL_STD = 128.0
+# The identity descriptor: name -> (start, stop). Average and GeM pooling of the last feature map, and
+# average pooling of the outputs of blocks 15, 14, 10 and 7 (320, 192, 112 and 80 channels).
+DESCRIPTOR_PARTS = {
+    "last_mean": (0, 1280),
+    "last_gem": (1280, 2560),
+    "b15_mean": (2560, 2880),
+    "b14_mean": (2880, 3072),
+    "b10_mean": (3072, 3184),
+    "b7_mean": (3184, 3264),
+}
+KEPT_BLOCKS = (15, 14, 10, 7)
+GEM_POWER = 3.0
+
+
+def gem(feature_map: torch.Tensor, power: float = GEM_POWER) -> torch.Tensor:
+    """Generalised-mean pooling of a non-negative map (N x C x H x W -> N x C)."""
+    return feature_map.clamp_min(1e-6).pow(power).mean(dim=(2, 3)).pow(1.0 / power)
 
 
 class BackboneForExport(nn.Module):
@@ -43,17 +62,28 @@ class BackboneForExport(nn.Module):
         animal[CAT_CLASSES] = True
         self.register_buffer("animal_classes", animal.float())
 
-    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = (pixels - PIXEL_MEAN) / PIXEL_STD
-        feature_map = self.network.extract_features(x)  # N x 1280 x 7 x 7
-        features = feature_map.mean(dim=(2, 3))
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        count = pixels.shape[0]
+        both = torch.cat([pixels, torch.flip(pixels, dims=[3])])  # the photos, then their mirror images
+        net = self.network
+        x = net._swish(net._bn0(net._conv_stem((both - PIXEL_MEAN) / PIXEL_STD)))
+        kept: dict[int, torch.Tensor] = {}
+        for index, block in enumerate(net._blocks):
+            x = block(x, drop_connect_rate=None)
+            if index in KEPT_BLOCKS:
+                kept[index] = x.mean(dim=(2, 3))
+        last = net._swish(net._bn1(net._conv_head(x)))  # 2N x 1280 x 7 x 7
+        descriptor = torch.cat([last.mean(dim=(2, 3)), gem(last), *(kept[index] for index in KEPT_BLOCKS)], dim=1)
+        identity_features = torch.stack([descriptor[:count], descriptor[count:]], dim=1)  # N x 2 x 3264
+        feature_map = last[:count]
+        features = descriptor[:count, :1280]
         logits = self.network._fc(features)
         # A class activation map of "some dog or cat": the classifier's weights of the animal classes,
         # mixed by how likely each class is, applied at every cell of the last feature map.
         probabilities = torch.softmax(logits, dim=1) * self.animal_classes
         mixed_weights = probabilities @ self.network._fc.weight  # N x 1280
         animal_map = torch.einsum("nc,nchw->nhw", mixed_weights, feature_map)
-        return features, logits, animal_map
+        return features, logits, animal_map, identity_features
 
 
 def load_network() -> nn.Module:
@@ -77,12 +107,13 @@ def export(output: Path) -> dict[str, object]:
         (example,),
         str(output),
         input_names=["pixels"],
-        output_names=["features", "logits", "animal_map"],
+        output_names=["features", "logits", "animal_map", "identity_features"],
         dynamic_axes={
             "pixels": {0: "batch"},
             "features": {0: "batch"},
             "logits": {0: "batch"},
             "animal_map": {0: "batch"},
+            "identity_features": {0: "batch"},
         },
         opset_version=17,
         dynamo=False,
@@ -102,6 +133,11 @@ def export(output: Path) -> dict[str, object]:
         "exported_with": f"torch {torch.__version__}, opset 17",
         "pixel_mean": PIXEL_MEAN,
         "pixel_std": PIXEL_STD,
+        "identity_features": {
+            "shape": "N x 2 (photo, mirror image) x 3264",
+            "parts": {name: list(bounds) for name, bounds in DESCRIPTOR_PARTS.items()},
+            "gem_power": GEM_POWER,
+        },
     }
 
 

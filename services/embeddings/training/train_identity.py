@@ -21,42 +21,52 @@ import torch
 from torch import nn
 
 from pawgle.embeddings.model.onnx_embedder import IDENTITY_HEAD_FILE
-from pawgle.embeddings.model.retrieval import retrieval_scores
+from pawgle.embeddings.model.retrieval import RetrievalScores, retrieval_scores
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cache_features import cache_path, compute  # noqa: E402
+from cache_features import load  # noqa: E402
 from calibration import calibrate_thresholds  # noqa: E402
+from export_backbone import DESCRIPTOR_PARTS  # noqa: E402
 from identity_data import DEFAULT_DATA, split_identities  # noqa: E402
 
 RUNS = Path(__file__).parent / "runs"  # experiments (--no-export), git-ignored
 RESULTS = Path(__file__).parent / "results"  # the shipped head's curves, committed beside the model
 MODEL_NAME = "efficientnet-lite0-dogid"
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"
 
 
 class IdentityHead(nn.Module):
-    """Pooled 1280-d features to an identity vector: normalise, then a linear projection (hidden 0, the
-    shipped head, started from the closed-form LDA projection) or a hidden layer and a projection."""
+    """The backbone's identity descriptors (N x 2 x 3264: photo, mirror image) to a unit identity vector.
 
-    def __init__(self, dimension: int, hidden: int, dropout: float) -> None:
+    `describe` is fixed: the chosen parts (DESCRIPTOR_PARTS), each signed-power scaled and normalised, joined
+    and normalised, then the photo's and its mirror image's averaged (test-time flip averaging). The trained
+    part is a linear projection, started from the closed-form LDA projection and fine-tuned with CosFace."""
+
+    def __init__(self, parts: list[str], power: float, width: int, dimension: int, dropout: float) -> None:
         super().__init__()
-        self.hidden = hidden
-        self.layers = (
-            nn.Sequential(
-                nn.Linear(1280, hidden),
-                nn.BatchNorm1d(hidden),
-                nn.ReLU(),
-                nn.Dropout(dropout),
-                nn.Linear(hidden, dimension),
-            )
-            if hidden
-            else nn.Sequential(nn.Dropout(dropout), nn.Linear(1280, dimension))
-        )
+        self.bounds = [DESCRIPTOR_PARTS[name] for name in parts]
+        self.power = power
+        self.dropout = nn.Dropout(dropout)
+        self.projection = nn.Linear(width, dimension)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        unit = features / features.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        embedding = self.layers(unit * 16.0 if self.hidden else unit)
+    def describe(self, descriptors: torch.Tensor) -> torch.Tensor:
+        chunks = []
+        for start, stop in self.bounds:
+            chunk = descriptors[:, :, start:stop]
+            if self.power != 1.0:
+                chunk = torch.sign(chunk) * chunk.abs().pow(self.power)
+            chunks.append(chunk / chunk.norm(dim=2, keepdim=True).clamp_min(1e-12))
+        joined = torch.cat(chunks, dim=2)
+        joined = joined / joined.norm(dim=2, keepdim=True).clamp_min(1e-12)
+        averaged = joined.mean(dim=1)
+        return averaged / averaged.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def project(self, described: torch.Tensor) -> torch.Tensor:
+        embedding = self.projection(self.dropout(described))
         return embedding / embedding.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def forward(self, descriptors: torch.Tensor) -> torch.Tensor:
+        return self.project(self.describe(descriptors))
 
 
 def lda_projection(
@@ -99,11 +109,22 @@ class CosFaceLoss(nn.Module):
         return nn.functional.cross_entropy(logits, labels), accuracy
 
 
-def embed(head: IdentityHead, features: np.ndarray) -> np.ndarray:
-    """Head outputs for float features, in eval mode."""
+def embed(head: IdentityHead, described: np.ndarray) -> np.ndarray:
+    """Head outputs for described (fixed-part) features, in eval mode."""
     head.eval()
     with torch.no_grad():
-        return head(torch.from_numpy(features.astype(np.float32))).numpy()
+        return head.project(torch.from_numpy(described)).numpy()
+
+
+def describe(head: IdentityHead, descriptors: np.ndarray) -> np.ndarray:
+    """The head's fixed part on float16 cached descriptors, in chunks."""
+    with torch.no_grad():
+        return np.concatenate(
+            [
+                head.describe(torch.from_numpy(descriptors[start : start + 1024].astype(np.float32))).numpy()
+                for start in range(0, len(descriptors), 1024)
+            ]
+        )
 
 
 def unit(features: np.ndarray) -> np.ndarray:
@@ -117,40 +138,39 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     torch.set_num_threads(args.threads)
-    cached = cache_path(args.views)
-    if not cached.exists():
-        compute(args.data.resolve(), args.views)
-    data = np.load(cached)
-    identities = [str(i) for i in data["identities"]]
-    features = data["features"]  # photo x view x 1280, float16
+    identities, views = load(args.data.resolve(), args.views)
     train_dogs, validation_dogs = split_identities(identities)
     train_rows = np.array([i for i, dog in enumerate(identities) if dog in train_dogs])
     val_rows = np.array([i for i, dog in enumerate(identities) if dog in validation_dogs])
     dog_index = {dog: position for position, dog in enumerate(sorted(train_dogs))}
-    train_labels = torch.tensor([dog_index[identities[i]] for i in train_rows])
+    train_labels = np.array([dog_index[identities[i]] for i in train_rows])
     val_identities = [identities[i] for i in val_rows]
-    val_clean = features[val_rows, 0].astype(np.float32)
 
-    generic = retrieval_scores(unit(val_clean), val_identities)
+    generic = retrieval_scores(unit(views[0][val_rows, 0, :1280]), val_identities)
     print(f"generic features on the validation dogs: {generic.line()}", flush=True)  # noqa: T201
+    parts = args.parts.split(",")
+    width = sum(DESCRIPTOR_PARTS[name][1] - DESCRIPTOR_PARTS[name][0] for name in parts)
+    head = IdentityHead(parts, args.power, width, args.dimension, args.dropout)
+    val_described = describe(head, views[0][val_rows])
+    # every training photo's every view, described: view x photo x width
+    train_described = np.stack([describe(head, view[train_rows]) for view in views])
+    described_scores = retrieval_scores(val_described, val_identities)
+    print(f"described descriptors (no training): {described_scores.line()}", flush=True)  # noqa: T201
 
-    head = IdentityHead(args.dimension, args.hidden, args.dropout)
+    # Start from the closed-form answer; the margin loss then fine-tunes it on the augmented views.
+    mean, projection = lda_projection(
+        train_described.reshape(-1, width), np.tile(train_labels, len(views)), args.dimension, args.shrinkage
+    )
     loss_fn = CosFaceLoss(args.dimension, len(dog_index), args.scale, args.margin)
-    if not args.hidden:
-        # Start from the closed-form answer; the margin loss then fine-tunes it on the augmented views.
-        views_of_train = unit(features[train_rows].reshape(-1, 1280))
-        labels_of_views = np.repeat(train_labels.numpy(), features.shape[1])
-        mean, projection = lda_projection(views_of_train, labels_of_views, args.dimension, args.shrinkage)
-        linear = head.layers[1]
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(projection.T.astype(np.float32)))
-            linear.bias.copy_(torch.from_numpy(-(mean @ projection).astype(np.float32)))
-            projected = embed(head, features[train_rows, 0].astype(np.float32))
-            centres = np.zeros((len(dog_index), args.dimension), dtype=np.float32)
-            np.add.at(centres, train_labels.numpy(), projected)
-            loss_fn.weight.copy_(torch.from_numpy(centres))
-        start = retrieval_scores(embed(head, val_clean), val_identities)
-        print(f"LDA start on the validation dogs: {start.line()}", flush=True)  # noqa: T201
+    with torch.no_grad():
+        head.projection.weight.copy_(torch.from_numpy(projection.T.astype(np.float32)))
+        head.projection.bias.copy_(torch.from_numpy(-(mean @ projection).astype(np.float32)))
+        centres = np.zeros((len(dog_index), args.dimension), dtype=np.float32)
+        np.add.at(centres, train_labels, embed(head, train_described[0]))
+        loss_fn.weight.copy_(torch.from_numpy(centres))
+    start = retrieval_scores(embed(head, val_described), val_identities)
+    print(f"LDA start on the validation dogs: {start.line()}", flush=True)  # noqa: T201
+    curves: list[dict[str, float]] = [score_row(0, float("nan"), float("nan"), start)]
     optimiser = torch.optim.AdamW(
         list(head.parameters()) + list(loss_fn.parameters()), lr=args.lr, weight_decay=args.weight_decay
     )
@@ -158,45 +178,41 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=args.lr, total_steps=max(args.epochs, 1) * steps_per_epoch, pct_start=0.1
     )
-    curves: list[dict[str, float]] = []
+    labels = torch.from_numpy(train_labels)
     started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         head.train()
         order = rng.permutation(len(train_rows))
         # Every epoch sees each training photo once, as one of its cached views picked at random.
-        views = rng.integers(0, features.shape[1], size=len(train_rows))
+        picked_views = rng.integers(0, len(views), size=len(train_rows))
         total_loss, total_accuracy = 0.0, 0.0
-        for start in range(0, len(order), args.batch):
-            picked = order[start : start + args.batch]
-            batch = torch.from_numpy(features[train_rows[picked], views[picked]].astype(np.float32))
-            loss, accuracy = loss_fn(head(batch), train_labels[picked])
+        for first in range(0, len(order), args.batch):
+            picked = order[first : first + args.batch]
+            batch = torch.from_numpy(train_described[picked_views[picked], picked])
+            loss, accuracy = loss_fn(head.project(batch), labels[picked])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             schedule.step()
             total_loss += float(loss) * len(picked)
             total_accuracy += float(accuracy) * len(picked)
-        scores = retrieval_scores(embed(head, val_clean), val_identities)
-        curves.append(
-            {
-                "epoch": epoch,
-                "train_loss": round(total_loss / len(order), 4),
-                "train_accuracy": round(total_accuracy / len(order), 4),
-                "val_instance_top1": round(scores.instance_top1, 4),
-                "val_instance_top5": round(scores.instance_top5, 4),
-                "val_gallery_top1": round(scores.gallery_top1, 4),
-                "val_gallery_top5": round(scores.gallery_top5, 4),
-            }
-        )
+        scores = retrieval_scores(embed(head, val_described), val_identities)
+        curves.append(score_row(epoch, total_loss / len(order), total_accuracy / len(order), scores))
         print(f"epoch {epoch}: loss {curves[-1]['train_loss']}, val {scores.line()}", flush=True)  # noqa: T201
     write_curves(curves, RUNS if args.no_export else RESULTS)
-    identity_vectors = embed(head, val_clean)
+    identity_vectors = embed(head, val_described)
     final = retrieval_scores(identity_vectors, val_identities)
     thresholds = calibrate_thresholds(identity_vectors, val_identities)
     head.eval()
+    summary: dict[str, object] = {
+        "generic": generic.line(),
+        "described": described_scores.line(),
+        "lda_start": start.line(),
+        "identity": final.line(),
+    }
     if args.no_export:
-        return {"validation": {"generic": generic.line(), "identity": final.line()}, "thresholds": thresholds}
-    export_head(head, IDENTITY_HEAD_FILE)
+        return {"validation": summary, "thresholds": thresholds}
+    export_head(head, IDENTITY_HEAD_FILE, views[0][:2].astype(np.float32))
     record: dict[str, object] = {
         "name": MODEL_NAME,
         "version": MODEL_VERSION,
@@ -204,7 +220,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         "file": IDENTITY_HEAD_FILE.name,
         "sha256": hashlib.sha256(IDENTITY_HEAD_FILE.read_bytes()).hexdigest(),
         "bytes": IDENTITY_HEAD_FILE.stat().st_size,
-        "backbone": "efficientnet_lite0.onnx (pooled 1280-d features)",
+        "backbone": "efficientnet_lite0.onnx, output identity_features (N x 2 x 3264, photo and mirror image)",
         "training_data": args.data.resolve().name,
         "training_identities": len(train_dogs),
         "validation_identities": sorted(validation_dogs),
@@ -212,12 +228,13 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             key: getattr(args, key)
             for key in (
                 "views",
+                "parts",
+                "power",
                 "epochs",
                 "batch",
                 "lr",
                 "weight_decay",
                 "dimension",
-                "hidden",
                 "dropout",
                 "scale",
                 "margin",
@@ -225,7 +242,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
                 "seed",
             )
         },
-        "validation": {"generic": generic.line(), "identity": final.line()},
+        "validation": summary,
         "thresholds": thresholds,
         "training_seconds": round(time.perf_counter() - started, 1),
     }
@@ -233,11 +250,24 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     return record
 
 
-def export_head(head: IdentityHead, target: Path) -> None:
-    """The head as a small ONNX graph: `features` (N x 1280) in, `embedding` (N x D, unit length) out."""
+def score_row(epoch: int, loss: float, accuracy: float, scores: RetrievalScores) -> dict[str, float]:
+    """One line of the learning curves (epoch 0 = the LDA start, before any margin-loss step)."""
+    return {
+        "epoch": epoch,
+        "train_loss": round(loss, 4),
+        "train_accuracy": round(accuracy, 4),
+        "val_instance_top1": round(scores.instance_top1, 4),
+        "val_instance_top5": round(scores.instance_top5, 4),
+        "val_gallery_top1": round(scores.gallery_top1, 4),
+        "val_gallery_top5": round(scores.gallery_top5, 4),
+    }
+
+
+def export_head(head: IdentityHead, target: Path, example: np.ndarray) -> None:
+    """The head as a small ONNX graph: `features` (N x 2 x 3264) in, `embedding` (N x D, unit length) out."""
     torch.onnx.export(
         head,
-        (torch.rand(2, 1280),),
+        (torch.from_numpy(example),),
         str(target),
         input_names=["features"],
         output_names=["embedding"],
@@ -279,13 +309,14 @@ def main() -> None:
     """Command line; the defaults are the shipped model's settings."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--views", type=int, default=8)
+    parser.add_argument("--views", type=int, default=4)
+    parser.add_argument("--parts", default="last_gem,b15_mean,b14_mean,b10_mean,b7_mean")
+    parser.add_argument("--power", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--dimension", type=int, default=384)
-    parser.add_argument("--hidden", type=int, default=0)
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--scale", type=float, default=30.0)
     parser.add_argument("--margin", type=float, default=0.35)

@@ -62,10 +62,12 @@ class BackboneOutput:
     features: np.ndarray  # N x 1280 pooled features, not normalised
     logits: np.ndarray  # N x 1000 ImageNet logits
     animal_map: np.ndarray  # N x 7 x 7 dog-or-cat activation map
+    identity_features: np.ndarray  # N x 2 x 3264: the identity head's descriptors of the photo and its mirror
 
 
 class OnnxBackbone:
-    """EfficientNet-Lite0 behind onnxruntime: pixels in, pooled features, logits and the animal map out."""
+    """EfficientNet-Lite0 behind onnxruntime: pixels in, pooled features, logits, the animal map and the
+    identity descriptors (of each photo and its mirror image, one pass of the graph) out."""
 
     def __init__(self, model_file: Path = BACKBONE_FILE, *, threads: int | None = None) -> None:
         self.model_file = model_file
@@ -73,7 +75,7 @@ class OnnxBackbone:
 
     def run(self, pixels: np.ndarray) -> BackboneOutput:
         """One forward pass per chunk of at most MAX_BATCH photos."""
-        parts: list[list[np.ndarray]] = [[], [], []]
+        parts: list[list[np.ndarray]] = [[], [], [], []]
         for start in range(0, len(pixels), MAX_BATCH):
             try:
                 outputs = self.session.run(None, {"pixels": pixels[start : start + MAX_BATCH]})
@@ -85,14 +87,15 @@ class OnnxBackbone:
 
 
 class OnnxIdentityHead:
-    """The trained projection from pooled features to identity vectors (a second, small ONNX graph)."""
+    """The trained head from the backbone's identity descriptors to identity vectors (a second, small ONNX
+    graph: it averages the photo's and its mirror image's descriptors and projects them)."""
 
     def __init__(self, model_file: Path = IDENTITY_HEAD_FILE, *, threads: int | None = None) -> None:
         self.metadata = _metadata(model_file) if model_file.exists() else {}
         self.session = _session(model_file, threads)
 
     def run(self, features: np.ndarray) -> np.ndarray:
-        """Identity vectors (not yet normalised) for pooled features."""
+        """Identity vectors (not yet normalised) for `BackboneOutput.identity_features` (N x 2 x 3264)."""
         try:
             return np.asarray(self.session.run(None, {"features": features.astype(np.float32)})[0])
         except Exception as exc:
@@ -137,6 +140,7 @@ class OnnxImageEmbedder:
         photos = [decode_image(image, index=index) for index, image in enumerate(images)]
         whole = self.backbone.run(to_pixels(photos))
         features = whole.features.copy()
+        identity_features = whole.identity_features.copy()
         probabilities = softmax(whole.logits)
         boxes: list[tuple[int, int, int, int] | None] = [None] * len(photos)
         if self.crop_animal:
@@ -153,12 +157,13 @@ class OnnxImageEmbedder:
             if crops:
                 again = self.backbone.run(to_pixels(crops))
                 features[cropped_at] = again.features
+                identity_features[cropped_at] = again.identity_features
                 # Tags come from whichever pass is surer there is a dog or cat: usually the crop, but a
                 # tight crop of a close-up can lose what made the whole photo a clear cat.
                 for index, crop_probabilities in zip(cropped_at, softmax(again.logits), strict=True):
                     if species_and_breeds(crop_probabilities)[2] > species_and_breeds(probabilities[index])[2]:
                         probabilities[index] = crop_probabilities
-        vectors = l2_normalise(self.identity_head.run(features) if self.identity_head else features)
+        vectors = l2_normalise(self.identity_head.run(identity_features) if self.identity_head else features)
         results = []
         for index in range(len(photos)):
             species, breeds, _ = species_and_breeds(probabilities[index])
