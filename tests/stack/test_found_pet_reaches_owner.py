@@ -32,6 +32,7 @@ from pawgle.common.events.embeddings import PetEmbedded, ReportEmbedded
 from pawgle.common.events.envelope import encode_event, new_event
 from pawgle.common.testing.service import purge_streams
 from pawgle.common.testing.stack import Stack, running_stack, sign_up
+from pawgle.matcher.config import Settings
 from pawgle.matcher.models import KnownPet, KnownReport, Match
 
 PHOTOS = Path(__file__).parents[2] / "services" / "embeddings" / "tests" / "data" / "identities" / "950"
@@ -228,7 +229,7 @@ def test_both_sides_see_one_conversation_and_the_owner_is_told(story: dict[str, 
         story["pet_id"],
     )
     assert match["lost_report"]["id"] == story["lost"]
-    assert match["score"] >= 0.64
+    assert match["score"] >= Settings.model_fields["automatch_min_similarity"].default
     assert match["distance_km"] < 2
     [seen_by_finder] = finder.matches()
     assert seen_by_finder["id"] == match["id"]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pawgle.common.testing.service import load_test_module
+from pawgle.matcher.config import Settings
 
 candidates = load_test_module("pawgle_matcher_test_candidates", Path(__file__).with_name("candidates.py"))
 OWNER, FINDER, STRANGER = 11, 22, 99
@@ -43,7 +44,7 @@ def test_the_owner_sees_the_match_with_the_finders_card(matched: tuple[Any, int]
     assert body["count"] == 1
     [match] = body["matches"]
     assert (match["id"], match["role"], match["status"]) == (match_id, "owner", "pending")
-    assert match["score"] >= 0.64
+    assert match["score"] >= Settings.model_fields["automatch_min_similarity"].default
     assert 1.5 < match["distance_km"] < 2.5
     assert match["pet"] == {"id": 1, "name": "Rex", "type": "Dogs", "breed": "Mixed"}
     assert match["lost_report"]["is_mine"] is True

@@ -9,6 +9,7 @@ from typing import Any
 from pawgle.common.events.reports import ReportReopened, ReportResolved
 from pawgle.common.testing.service import load_test_module
 from pawgle.matcher import repository
+from pawgle.matcher.config import Settings
 
 candidates = load_test_module("pawgle_matcher_test_candidates", Path(__file__).with_name("candidates.py"))
 Matcher = candidates.Matcher
@@ -16,6 +17,7 @@ NEAR_PARIS, PARIS = candidates.NEAR_PARIS, candidates.PARIS
 mean_vector, photo_vectors, vector_at = candidates.mean_vector, candidates.photo_vectors, candidates.vector_at
 
 OWNER, FINDER, OTHER_FINDER = 11, 22, 33
+THRESHOLD = Settings.model_fields["automatch_min_similarity"].default
 
 
 def lost_pet(matcher: Matcher, *, pet_id: int = 1, lost_report_id: int = 100, lost_at: datetime | None = None) -> None:
@@ -36,7 +38,7 @@ def test_a_found_report_of_the_same_dog_matches_the_lost_pet_once(matcher: Match
     [match] = matcher.matches()
     assert (match.found_report_id, match.pet_id, match.lost_report_id) == (200, 1, 100)
     assert (match.lost_user_id, match.found_reporter_id, match.status) == (OWNER, FINDER, "pending")
-    assert match.score >= 0.64
+    assert match.score >= THRESHOLD
     assert 1.9 < (match.distance_km or 0) < 2.1
     [found] = matcher.events("match.found")
     assert (found["match_id"], found["lost_user_id"], found["found_reporter_id"]) == (match.id, OWNER, FINDER)
@@ -109,7 +111,7 @@ def test_a_lost_report_without_a_pet_matches_found_reports_when_it_is_embedded(m
     matcher.embedded("report", 101, OWNER)
     matcher.idle()
     similarity = float(lost @ photos["950/950.3.jpg"])
-    expected = 1 if similarity >= 0.64 else 0
+    expected = 1 if similarity >= THRESHOLD else 0
     assert len(matcher.matches()) == expected
     if expected:
         assert matcher.matches()[0].lost_key == "report:101"
@@ -162,8 +164,8 @@ def test_at_most_k_candidates_per_report_best_first(matcher_factory: Any) -> Non
 
 def test_the_threshold_is_the_calibrated_one(matcher: Matcher) -> None:
     found = photo_vectors()["950/950.3.jpg"]
-    matcher.report(301, 41, "lost", vector_at(found, 0.645, seed=1))
-    matcher.report(302, 42, "lost", vector_at(found, 0.635, seed=2))
+    matcher.report(301, 41, "lost", vector_at(found, THRESHOLD + 0.005, seed=1))
+    matcher.report(302, 42, "lost", vector_at(found, THRESHOLD - 0.005, seed=2))
     matcher.embedded("report", 301, 41)
     matcher.embedded("report", 302, 42)
     matcher.idle()
@@ -171,7 +173,7 @@ def test_the_threshold_is_the_calibrated_one(matcher: Matcher) -> None:
     matcher.embedded("report", 200, FINDER)
     matcher.idle()
     assert [m.lost_report_id for m in matcher.matches()] == [301]
-    assert matcher.index.requests[-1].min_similarity == 0.64
+    assert matcher.index.requests[-1].min_similarity == THRESHOLD
 
 
 def test_a_sighting_joining_a_matched_trail_is_announced_with_the_same_trail(matcher: Matcher) -> None:
@@ -183,7 +185,7 @@ def test_a_sighting_joining_a_matched_trail_is_announced_with_the_same_trail(mat
     # A second sighting 1 km further, looking like the first (cos 0.7) but not enough like the pet alone.
     second = vector_at(photos["950/950.3.jpg"], 0.7, seed=7)
     pet = mean_vector(photos["950/950.1.jpg"], photos["950/950.2.jpg"])
-    assert float(second @ pet) < 0.64
+    assert float(second @ pet) < THRESHOLD
     matcher.report(210, OTHER_FINDER, "found", second, at=(48.8566, 2.393))
     matcher.embedded("report", 210, OTHER_FINDER)
     matcher.idle()
