@@ -53,8 +53,9 @@ def seed(gateway: str, token: str, data_dir: Path) -> None:
                 "radius_km": 5,
                 "status_filter": "",
             }
-            if client.post("/api/auth/alerts/", json=area).status_code != 201:
-                raise RuntimeError("could not create an alert area")
+            created = client.post("/api/auth/alerts/", json=area)
+            if created.status_code != 201:
+                raise RuntimeError(f"could not create an alert area: {created.status_code} {created.text[:300]}")
     claims = json.loads(_b64(token.split(".")[1]))
     engine = make_engine(f"sqlite:///{data_dir / 'notifier' / 'db.sqlite3'}")
     with Session(engine) as session:
