@@ -65,9 +65,9 @@ def owner_photo_keys(session: Session, owner_id: int, pet_ids: Sequence[int]) ->
     keys: dict[int, list[str]] = {pet_id: [] for pet_id in pet_ids}
     if pet_ids:
         for pet_id, key in session.connection().execute(_PHOTOS_OF_OWNER, {"owner_id": owner_id}).all():
-            photos = keys.get(pet_id)
+            photos = keys.get(int(pet_id))
             if photos is not None:  # a photo of a deleted pet (kept for its grace period) is not shown
-                photos.append(key)
+                photos.append(str(key))
     return keys
 
 
