@@ -64,10 +64,10 @@ def owner_photo_keys(session: Session, owner_id: int, pet_ids: Sequence[int]) ->
     """Like photo_keys_of for pets of one owner, in one query by the owner's index (the profile's)."""
     keys: dict[int, list[str]] = {pet_id: [] for pet_id in pet_ids}
     if pet_ids:
-        for pet_id, key in session.connection().execute(_PHOTOS_OF_OWNER, {"owner_id": owner_id}).all():
-            photos = keys.get(int(pet_id))
+        for row in session.connection().execute(_PHOTOS_OF_OWNER, {"owner_id": owner_id}).all():
+            photos = keys.get(int(row.pet_id))
             if photos is not None:  # a photo of a deleted pet (kept for its grace period) is not shown
-                photos.append(str(key))
+                photos.append(str(row.key))
     return keys
 
 
