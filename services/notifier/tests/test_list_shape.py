@@ -26,3 +26,27 @@ def test_the_row_shape_is_the_models_json() -> None:
     model = NotificationList(notifications=[NotificationRead.model_validate(r) for r in rows], unread_count=2)
     fast = JSONResponseUTF8({"notifications": [_notification(r) for r in rows], "unread_count": 2})
     assert fast.body == model.model_dump_json().encode()
+
+
+def test_the_alert_row_shape_is_the_models_json() -> None:
+    from pydantic import TypeAdapter
+
+    from pawgle.notifier.api import _alert_object
+    from pawgle.notifier.schemas import AlertRead
+
+    coordinates = [(48.85, 2.35, 5.0), (-33.868820, 151.209290, 0.1), (1e-7, -179.999999, 100), (0.0, 0, 12.345678901)]
+    rows = [
+        SimpleNamespace(
+            id=n + 1,
+            label=["", "Home ‘Zoë’", "a" * 64, "🐶 park"][n],
+            center_lat=lat,
+            center_lon=lon,
+            radius_km=radius,
+            status_filter=["", "lost", "found", ""][n],
+            is_active=n != 2,
+            created_at=datetime(2025, 6, 7, 8, 9, 10, n * 123457),
+        )
+        for n, (lat, lon, radius) in enumerate(coordinates)
+    ]
+    model = TypeAdapter(list[AlertRead]).dump_json([AlertRead.model_validate(r) for r in rows])
+    assert JSONResponseUTF8([_alert_object(r) for r in rows]).body == model
