@@ -10,7 +10,7 @@ a shared machine requests/s and latency move with the others' work, CPU per requ
 
 Not a benchmark module itself (`python -m bench` skips it); `bench.http`, `bench.pets` and
 `bench.notifier_http` use it. `python -m bench.wrk hold auth,notifier` starts a stack, prints a token and
-waits (to point py-spy at a worker while wrk runs).
+waits for Ctrl-C or `kill` (to point py-spy at a worker while wrk runs).
 """
 
 from __future__ import annotations
@@ -341,7 +341,12 @@ def side_by_side(
 
 
 def hold(services: Sequence[str]) -> None:
-    """Start a stack, sign in, print where it listens and a token; wait for Ctrl-C (for py-spy sessions)."""
+    """Start a stack, sign in, print where it listens and a token; wait for Ctrl-C or SIGTERM (py-spy sessions)."""
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # a background job ignores SIGINT: `kill <pid>` must stop it cleanly too
+
+    signal.signal(signal.SIGTERM, stop)
     with Stack(services) as stack:
         token = sign_in(stack.gateway, stack.data_dir)
         assert stack.record is not None
