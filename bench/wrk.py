@@ -326,7 +326,7 @@ def side_by_side(
                 ratio = result.requests_per_s / original[path] if known and original else None
                 problems = []
                 if result.non_2xx:
-                    problems.append(f"{result.non_2xx} non-2xx")
+                    problems.append(f"{result.non_2xx} non-2xx, now: {_one_answer(base + path, token)}")
                 if result.errors:
                     problems.append(f"{result.errors} socket errors")
                 report(
@@ -338,6 +338,15 @@ def side_by_side(
                 )
                 rows.append((path, conns, via, result, svc_ms, gw_ms))
     return rows
+
+
+def _one_answer(url: str, token: str) -> str:
+    """What one request gets now (to say what the non-2xx answers of a run were)."""
+    try:
+        answer = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    except httpx.HTTPError as exc:
+        return repr(exc)
+    return f"{answer.status_code} {answer.text[:120]}"
 
 
 def hold(services: Sequence[str]) -> None:
