@@ -17,7 +17,6 @@ import contextlib
 import http.client
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from bench.stats import percentile, report
+from bench.wrk import run_wrk
 from pawgle.common.db import make_engine
 from pawgle.common.migrations import upgrade_to_head
 from pawgle.common.natsserver import NatsServer, free_port
@@ -156,24 +156,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk_ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
 def load_wrk(url: str, token: str, connections: int, duration_s: int = DURATION_S) -> dict[str, float]:
-    """wrk -t2 for duration_s seconds: requests, requests/s, p50 and p99 in ms, non-2xx answers."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--latency"]
-    command += ["-H", f"Authorization: Bearer {token}"]
-    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    """wrk -t2 for duration_s seconds (the shared runner): requests, requests/s, p50 and p99 in ms, non-2xx."""
+    result = run_wrk(url, token, connections, duration_s)
     return {
-        "requests": requests,
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50": _wrk_ms(re.search(r"\s50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "p99": _wrk_ms(re.search(r"\s99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "errors": int(non_2xx.group(1)) if non_2xx else 0,
+        "requests": result.requests,
+        "rps": result.requests_per_s,
+        "p50": result.p50_ms,
+        "p99": result.p99_ms,
+        "errors": result.non_2xx + result.errors,
     }
 
 

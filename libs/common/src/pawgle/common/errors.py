@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,6 +20,15 @@ class JSONResponseUTF8(JSONResponse):
     """JSON with its charset spelled out, as the contract (0.2) asks of every response."""
 
     media_type = "application/json; charset=utf-8"
+
+    def render(self, content: Any) -> bytes:
+        # orjson: the same compact UTF-8 JSON as Starlette's json.dumps (non-ASCII kept, no spaces), in a
+        # fraction of the CPU; a 25-pet profile spent a tenth of its time in the stdlib encoder. What orjson
+        # refuses (integers beyond 64 bits, non-string keys) goes through the stdlib encoder as before.
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
 
 
 class AppError(Exception):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from pawgle.common.auth import CurrentUserId
 from pawgle.common.db import SessionDep, SessionRoute
-from pawgle.common.schemas import EntityId
+from pawgle.common.errors import JSONResponseUTF8
+from pawgle.common.schemas import EntityId, format_timestamp
 from pawgle.notifier import service
 from pawgle.notifier.schemas import (
     AlertCreate,
@@ -18,7 +19,6 @@ from pawgle.notifier.schemas import (
     InboundReply,
     InboundResult,
     NotificationList,
-    NotificationRead,
 )
 
 router = APIRouter(prefix="/api/auth", route_class=SessionRoute)
@@ -29,9 +29,23 @@ def _alert(area: object) -> AlertRead:
 
 
 @router.get("/alerts/", response_model=list[AlertRead])
-def list_alerts(session: SessionDep, user_id: CurrentUserId) -> list[AlertRead]:
+def list_alerts(session: SessionDep, user_id: CurrentUserId) -> JSONResponseUTF8:
     """The caller's alert areas, newest first."""
-    return [_alert(area) for area in service.list_alerts(session=session, user_id=user_id)]
+    # The shape of AlertRead, from our own rows (a validated model per row costs more than the query).
+    return JSONResponseUTF8([_alert_object(area) for area in service.list_alerts(session=session, user_id=user_id)])
+
+
+def _alert_object(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "label": row.label,
+        "center_lat": float(row.center_lat),
+        "center_lon": float(row.center_lon),
+        "radius_km": float(row.radius_km),
+        "status_filter": row.status_filter,
+        "is_active": bool(row.is_active),
+        "created_at": format_timestamp(row.created_at),
+    }
 
 
 @router.post("/alerts/", response_model=AlertRead, status_code=201)
@@ -60,13 +74,24 @@ def delete_alert(alert_id: EntityId, session: SessionDep, user_id: CurrentUserId
 
 
 @router.get("/notifications/", response_model=NotificationList)
-def list_notifications(session: SessionDep, user_id: CurrentUserId) -> NotificationList:
+def list_notifications(session: SessionDep, user_id: CurrentUserId) -> JSONResponseUTF8:
     """The newest 50 notifications and the count of every unread one."""
     rows, unread = service.list_notifications(session=session, user_id=user_id)
-    return NotificationList(
-        notifications=[NotificationRead.model_validate(row) for row in rows],
-        unread_count=unread,
-    )
+    # The shape of NotificationList, built from our own rows: a validated model per row (up to 50 on
+    # every page load) cost more CPU than the two queries.
+    return JSONResponseUTF8({"notifications": [_notification(row) for row in rows], "unread_count": unread})
+
+
+def _notification(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "verb": row.verb,
+        "description": row.description,
+        "target_id": row.target_id,
+        "target_name": row.target_name,
+        "is_read": bool(row.is_read),
+        "created_at": format_timestamp(row.created_at),
+    }
 
 
 @router.api_route("/notifications/read-all/", methods=["POST", "PUT"], response_model=DetailMessage)

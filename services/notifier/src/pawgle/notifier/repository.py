@@ -51,7 +51,8 @@ _USER_ALERTS = (
 
 def list_alerts(session: Session, user_id: int) -> Sequence[Row[Any]]:
     """A user's areas, newest first, as read-only rows."""
-    return session.execute(_USER_ALERTS, params={"user_id": user_id}).all()
+    # Core rows straight from the connection: the ORM's execute path would cost more than the query.
+    return session.connection().execute(_USER_ALERTS, {"user_id": user_id}).all()
 
 
 def get_alert(session: Session, *, user_id: int, alert_id: int) -> AlertArea | None:
@@ -135,12 +136,12 @@ _UNREAD_COUNT = (
 
 def latest_notifications(session: Session, user_id: int, *, limit: int) -> Sequence[Row[Any]]:
     """A user's newest notifications, newest first, as read-only rows."""
-    return session.execute(_LATEST_NOTIFICATIONS, params={"user_id": user_id, "limit": limit}).all()
+    return session.connection().execute(_LATEST_NOTIFICATIONS, {"user_id": user_id, "limit": limit}).all()
 
 
 def count_unread(session: Session, user_id: int) -> int:
     """A user's unread notifications, all of them."""
-    return int(session.exec(_UNREAD_COUNT, params={"user_id": user_id}).one())
+    return int(session.connection().execute(_UNREAD_COUNT, {"user_id": user_id}).scalar_one())
 
 
 def get_notification(session: Session, *, user_id: int, notification_id: int) -> Notification | None:

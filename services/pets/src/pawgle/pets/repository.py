@@ -35,6 +35,13 @@ _PHOTOS_OF_PETS = (
     .where(col(PetPhoto.pet_id).in_(bindparam("pet_ids", expanding=True)))
     .order_by(col(PetPhoto.pet_id), col(PetPhoto.position), col(PetPhoto.id))
 )
+# Every photo of an owner by the owner's index: an IN list of the pet ids would be re-expanded into SQL
+# on each call (SQLAlchemy renders an expanding parameter per execution), a tenth of a profile's CPU.
+_PHOTOS_OF_OWNER = (
+    select(PetPhoto.pet_id, PetPhoto.key)
+    .where(PetPhoto.owner_id == bindparam("owner_id"))
+    .order_by(col(PetPhoto.pet_id), col(PetPhoto.position), col(PetPhoto.id))
+)
 _OWNER = select(*_columns(Owner)).where(Owner.user_id == bindparam("user_id"))
 
 
@@ -50,6 +57,17 @@ def photo_keys_of(session: Session, pet_ids: Sequence[int]) -> dict[int, list[st
     if pet_ids:
         for row in session.connection().execute(_PHOTOS_OF_PETS, {"pet_ids": list(pet_ids)}).all():
             keys[int(row.pet_id)].append(str(row.key))
+    return keys
+
+
+def owner_photo_keys(session: Session, owner_id: int, pet_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Like photo_keys_of for pets of one owner, in one query by the owner's index (the profile's)."""
+    keys: dict[int, list[str]] = {pet_id: [] for pet_id in pet_ids}
+    if pet_ids:
+        for row in session.connection().execute(_PHOTOS_OF_OWNER, {"owner_id": owner_id}).all():
+            photos = keys.get(int(row.pet_id))
+            if photos is not None:  # a photo of a deleted pet (kept for its grace period) is not shown
+                photos.append(str(row.key))
     return keys
 
 

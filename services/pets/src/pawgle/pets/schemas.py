@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from pydantic import Field
 
 from pawgle.common.schemas import ResponseModel, Timestamp
@@ -12,6 +12,9 @@ from pawgle.common.schemas import ResponseModel, Timestamp
 MAX_ADDITIONAL_INFO_CHARS = 8 * 1024
 MAX_SUB_NOTES = 50
 MAX_SUB_NOTE_CHARS = 500
+
+# A tuple, not `dict | list`: that expression builds a new union object each time it runs (per pet, per load).
+_CONTAINERS = (dict, list)
 
 
 def additional_info(raw: object) -> dict[str, Any]:
@@ -23,20 +26,22 @@ def additional_info(raw: object) -> dict[str, Any]:
     value: object = raw
     if isinstance(raw, str):
         try:
-            value = json.loads(raw) if raw.strip() else {}
+            value = orjson.loads(raw) if raw.strip() else {}  # read on every profile load: orjson
         except ValueError:
             value = {}
     info: dict[str, Any] = dict(value) if isinstance(value, dict) else {}
     for key in ("weight", "height"):
         item = info.get(key)
-        info[key] = "" if item is None or isinstance(item, dict | list) else str(item)
+        info[key] = "" if item is None or isinstance(item, _CONTAINERS) else str(item)
     notes = info.get("subNotes")
     if isinstance(notes, str):
         notes = [notes] if notes else []
     if not isinstance(notes, list):
         notes = []
     info["subNotes"] = [
-        str(note)[:MAX_SUB_NOTE_CHARS] for note in notes[:MAX_SUB_NOTES] if not isinstance(note, dict | list)
+        note if type(note) is str and len(note) <= MAX_SUB_NOTE_CHARS else str(note)[:MAX_SUB_NOTE_CHARS]
+        for note in notes[:MAX_SUB_NOTES]
+        if not isinstance(note, _CONTAINERS)
     ]
     return info
 

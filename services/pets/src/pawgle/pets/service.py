@@ -95,7 +95,7 @@ def owner_of(*, session: Session, user_id: int) -> OwnerRead | None:
 def owner_pets(*, session: Session, owner_id: int, url: UrlOf) -> list[dict[str, Any]]:
     """The owner's pets, newest first, as Pet objects (P1)."""
     pets = repository.owner_pets(session, owner_id)
-    keys = repository.photo_keys_of(session, [pet.id for pet in pets])
+    keys = repository.owner_photo_keys(session, owner_id, [pet.id for pet in pets])
     return [pet_object(pet, keys[pet.id], url) for pet in pets]
 
 
