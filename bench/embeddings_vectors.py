@@ -32,11 +32,24 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def clustered_vectors(n: int, dimension: int, rng: np.random.Generator, *, clusters: int = 200) -> np.ndarray:
+    """n unit vectors like a model's: each near one of `clusters` random centres (breeds, look-alikes).
+
+    A vector is its centre plus as much isotropic noise again, normalised: about 0.7 cosine to its centre
+    and 0.5 to others of its cluster, about 0 across clusters (pure random vectors are all near 0, which
+    makes an index's job unrealistically easy or hard).
+    """
+    centres = rng.standard_normal((clusters, dimension)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    noise = rng.standard_normal((n, dimension)).astype(np.float32) / np.sqrt(dimension)
+    vectors = centres[rng.integers(0, clusters, n)] + noise
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
 def _points(n: int, rng: np.random.Generator) -> list[Any]:
     from pawgle.embeddings.vectors.port import VectorPoint, point_id
 
-    vectors = rng.standard_normal((n, DIMENSION)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = clustered_vectors(n, DIMENSION, rng)
     points = []
     for index in range(n):
         kind = "pet" if index % 2 == 0 else "report"

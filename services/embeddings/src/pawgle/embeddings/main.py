@@ -43,7 +43,7 @@ def load_embedder(settings: Settings) -> ImageEmbedder:
         )
     from pawgle.embeddings.model.onnx_embedder import load_local_embedder
 
-    return load_local_embedder(threads=settings.model_threads)
+    return load_local_embedder(threads=settings.model_thread_count())
 
 
 def create_app(settings: Settings | None = None, *, embedder: ImageEmbedder | None = None) -> FastAPI:

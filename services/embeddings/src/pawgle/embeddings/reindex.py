@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from pawgle.embeddings.model.onnx_embedder import load_local_embedder
 
-        embedder = load_local_embedder(identity=args.model == "identity", threads=settings.model_threads)
+        embedder = load_local_embedder(identity=args.model == "identity", threads=settings.model_thread_count())
     store = open_vector_store(settings)
     index = VectorIndex(store, embedder.info, prefix=settings.collection_prefix)
     blobs = blob_store_from_env(data_dir=settings.data_dir, public_base_url=settings.public_base_url)
