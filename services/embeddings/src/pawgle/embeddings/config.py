@@ -52,6 +52,8 @@ class Settings(ServiceSettings):
     search_min_similarity: float | None = Field(None, ge=-1, le=1)
     # How often Qdrant Edge folds new vectors into indexed segments.
     optimize_every_s: float = Field(300.0, gt=0)
+    # How often a pod looks for subjects embedded by another model (after a switch; catchup.py).
+    catch_up_every_s: float = Field(60.0, gt=0)
 
     def model_thread_count(self) -> int:
         """onnxruntime's intra-op threads: `model_threads`, else the cores this process may use."""

@@ -97,7 +97,13 @@ class VectorIndex:
         self.store.delete_subject(self.collection, kind, subject_id)
 
     def sibling_collections(self) -> list[str]:
-        """Every model's collection under this prefix (this one first): the current one and any being filled."""
+        """Every model's collection under this prefix (this one first): the current one and any being filled.
+
+        Only on a Qdrant server, which many processes share. An embedded store's other collections may be open
+        in a reindex process; that one copies flags and removes deleted subjects in its catch-up passes.
+        """
+        if self.store.name != "qdrant-server":
+            return [self.collection]
         others = [c for c in self.store.collections() if c.startswith(f"{self.prefix}-") and c != self.collection]
         return [self.collection, *sorted(others)]
 
