@@ -36,6 +36,7 @@ from sqlalchemy import insert
 
 from bench.embeddings_vectors import clustered_vectors
 from bench.stats import percentile, report
+from pawgle.common.bus.tables import utcnow
 from pawgle.common.events.envelope import encode_event, new_event
 from pawgle.common.events.pets import PetCreated
 from pawgle.common.natsserver import NatsServer
@@ -189,7 +190,8 @@ def _seed(app: Any, first: int, n: int, rng: np.random.Generator) -> None:
             }
             row: dict[str, Any] = {"kind": kind, "subject_id": i, "owner_id": i % 5000, "name": "Rex"}
             row.update(type="Dogs", breed="", status=payload["status"], image_keys=[f"pets/seed-{i}.jpg"])
-            row.update(feature_status="completed", model_key=index.model.key, vector_count=1)
+            row.update(feature_status="completed", model_key=index.model.key, vector_count=1, searchable=True)
+            row.update(latitude=None, longitude=None, pet_id=None, updated_at=utcnow())
             if kind == "report":
                 lat, lon = 48.85 + rng.uniform(-2.7, 2.7), 2.35 + rng.uniform(-4, 4)
                 payload["position"] = {"lat": lat, "lon": lon}
@@ -257,7 +259,8 @@ def main() -> None:
             app.state.token_verifier.jwks.set_keys(tokens.jwks)
             with serve(app) as url:
                 report(f"service process memory, model loaded, store empty: RSS {_rss_mb('VmRSS'):.0f} MB")
-                throughput(app, server.url, embedder, photos)
+                if ROUNDS:
+                    throughput(app, server.url, embedder, photos)
                 if STORED:
                     search_latency(app, url, tokens, photos)
                 report(f"service process peak memory (model, store, bench client): {_rss_mb('VmHWM'):.0f} MB")

@@ -19,9 +19,10 @@ import numpy as np
 
 from bench.stats import percentile, report
 
-SIZES = (20_000, 100_000)
+SIZES = tuple(int(n) for n in os.environ.get("BENCH_VECTORS_SIZES", "20000,100000").split(","))
 DIMENSION = 384
-QUERIES = 60
+# Local mode scans every vector per query: on a loaded 2-core machine 60 queries at 100,000 take many minutes.
+QUERIES = int(os.environ.get("BENCH_VECTORS_QUERIES", "60"))
 BATCH = 1_000
 
 
@@ -100,22 +101,25 @@ def _run(adapter: str, n: int, out: Any) -> None:
         queries = rng.standard_normal((QUERIES, DIMENSION)).astype(np.float32)
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)
         timings: dict[str, list[float]] = {"unfiltered": [], "geo 50 km": []}
+        cpu: dict[str, float] = {"unfiltered": 0.0, "geo 50 km": 0.0}
         for index, vector in enumerate(queries):
             centre = GeoCircle(48.85 + (index % 5) * 0.3, 2.35 - (index % 7) * 0.3, 50.0)
             for label, query in (
                 ("unfiltered", VectorQuery(vector=vector, statuses=active)),
                 ("geo 50 km", VectorQuery(vector=vector, kinds=("report",), statuses=active, near=centre)),
             ):
-                began = time.perf_counter()
+                began, cpu_began = time.perf_counter(), time.process_time()
                 store.search("bench", query)
                 timings[label].append(time.perf_counter() - began)
+                cpu[label] += time.process_time() - cpu_began
         rss = _rss_mb()
         store.close()
-    out.put((ingest_s, {k: (percentile(v, 50), percentile(v, 95)) for k, v in timings.items()}, rss))
+    figures = {k: (percentile(v, 50), percentile(v, 95), cpu[k] / len(v)) for k, v in timings.items()}
+    out.put((ingest_s, figures, rss))
 
 
-def measure(adapter: str, n: int) -> tuple[float, dict[str, tuple[float, float]], float]:
-    """Ingest seconds, {filter: (p50 s, p95 s)} and resident MB of one adapter at one size, in a fresh process."""
+def measure(adapter: str, n: int) -> tuple[float, dict[str, tuple[float, float, float]], float]:
+    """Ingest s, {filter: (p50 s, p95 s, CPU s per query)} and resident MB of one adapter at one size (own process)."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_run, args=(adapter, n, queue))
@@ -132,9 +136,14 @@ def main() -> None:
         for adapter in ("edge", "local"):
             ingest_s, timings, rss = measure(adapter, n)
             line = ", ".join(
-                f"{k} p50 {p50 * 1000:.1f} ms p95 {p95 * 1000:.1f} ms" for k, (p50, p95) in timings.items()
+                f"{k} p50 {p50 * 1000:.1f} ms p95 {p95 * 1000:.1f} ms ({c * 1000:.1f} ms CPU)"
+                for k, (p50, p95, c) in timings.items()
             )
-            report(f"  {adapter:5s} {n:>7,d} vectors: ingest {n / ingest_s:,.0f}/s; {line}; RSS {rss:,.0f} MB")
+            load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+            report(
+                f"  {adapter:5s} {n:>7,d} vectors: stored and indexed {n / ingest_s:,.0f}/s; {line}; "
+                f"RSS {rss:,.0f} MB [load {load}]"
+            )
 
 
 if __name__ == "__main__":
