@@ -133,7 +133,7 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     report(f"vector stores: {DIMENSION}-d cosine, half pets half reports, {QUERIES} queries per filter")
     for n in SIZES:
-        for adapter in ("edge", "local"):
+        for adapter in os.environ.get("BENCH_VECTORS_ADAPTERS", "edge,local").split(","):
             ingest_s, timings, rss = measure(adapter, n)
             line = ", ".join(
                 f"{k} p50 {p50 * 1000:.1f} ms p95 {p95 * 1000:.1f} ms ({c * 1000:.1f} ms CPU)"
