@@ -25,6 +25,7 @@ def _fake_secret(key: str, service: str, data_dir: Path) -> str:
         "forward-secret": "f" * 32,
         "edge-secret": "e" * 64,
         "stream-ticket-secret": "t" * 48,
+        "api-key": "q" * 64,  # pawgle-qdrant
         service: "bus-password",  # pawgle-nats-users: one key per service
     }
     return values[key]
@@ -107,6 +108,7 @@ def _assert_production_settings(service: str, settings: Any, env: dict[str, str]
         assert settings.secure_cookies
     if service == "embeddings":
         assert settings.qdrant_url == env["EMBEDDINGS_QDRANT_URL"]
+        assert settings.qdrant_api_key is not None
 
 
 @pytest.mark.parametrize("service", SERVICES)

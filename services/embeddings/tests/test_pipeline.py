@@ -145,32 +145,3 @@ def test_a_resolved_report_keeps_its_vector_flagged_resolved(embeddings: Running
     assert outbox_events(embeddings, "report.embedded")[0]["report_id"] == 20
     embeddings.publish(ReportResolved(report_id=20, reporter_id=8))
     wait_for(lambda: all(p.payload["status"] == "resolved" for p in points(embeddings, "report", 20)))
-
-
-def test_a_reindex_into_a_new_collection_gives_the_same_vectors(embeddings: RunningService) -> None:
-    from pawgle.embeddings.index import VectorIndex
-    from pawgle.embeddings.reindex import reindex
-
-    keys = [store_photo(embeddings, "dog_afhq_flickr_000054.jpg"), store_photo(embeddings, "cat_chelsea.jpg")]
-    embeddings.publish(pet_created(30, keys))
-    wait_for(lambda: feature_status(embeddings, "pet", 30) == "completed")
-    live: VectorIndex = embeddings.app.state.index
-    fresh = VectorIndex(live.store, live.model, prefix="rebuilt")
-    seen: list[tuple[int, int]] = []
-    with embeddings.session() as session:
-        stored, failed = reindex(
-            session,
-            embedder=embeddings.app.state.embedder,
-            index=fresh,
-            blobs=embeddings.app.state.blobs,
-            progress=lambda done, total: seen.append((done, total)),
-        )
-    assert (stored, failed) == (1, 0)
-    assert seen[-1] == (1, 1)
-    assert fresh.collection != live.collection
-    before = live.store.subject_points(live.collection, "pet", 30)
-    after = fresh.store.subject_points(fresh.collection, "pet", 30)
-    assert [p.id for p in before] == [p.id for p in after]
-    for old, new in zip(before, after, strict=True):
-        np.testing.assert_allclose(old.vector, new.vector, atol=1e-5)
-        assert old.payload == new.payload

@@ -138,3 +138,12 @@ def test_a_vector_that_is_not_unit_length_is_refused(store: VectorStore) -> None
         store.upsert(COLLECTION, [mean_point("pet", 1, np.ones(DIM, dtype=np.float32))])
     with pytest.raises(VectorStoreError, match="normalised"):
         store.upsert(COLLECTION, [mean_point("pet", 1, np.full(DIM, np.nan, dtype=np.float32))])
+
+
+def test_payloads_by_id_leave_missing_points_out(store: VectorStore) -> None:
+    store.upsert(COLLECTION, [mean_point("pet", 1, unit(1, 0), photos="abc"), mean_point("report", 2, unit(0, 1))])
+    wanted = [point_id("pet", 1, "mean"), point_id("report", 2, "mean"), point_id("pet", 3, "mean")]
+    found = store.payloads(COLLECTION, wanted)
+    assert set(found) == set(wanted[:2])
+    assert found[wanted[0]]["photos"] == "abc"
+    assert store.payloads(COLLECTION, []) == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from typing import Annotated, Any
@@ -12,9 +13,9 @@ from sqlmodel import Session
 
 from pawgle.common.auth import CurrentUserId
 from pawgle.common.errors import AppError, BadRequest
-from pawgle.common.photos.decode import process_photo
+from pawgle.common.photos.decode import decode_photo
 from pawgle.common.photos.pipeline import read_upload
-from pawgle.common.photos.rules import PhotoRejected
+from pawgle.common.photos.rules import DEFAULT_RULES, PhotoRejected
 from pawgle.common.throttle import Throttle
 from pawgle.embeddings import metrics, search
 from pawgle.embeddings.model.port import InvalidImageError, ModelError
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["search"])
 SPECIES = ("dog", "cat", "other")
 DEFAULT_THRESHOLD = 0.3
+# The query photo is verified by the shared rules and decoded once, straight to a size the model can use
+# (JPEG draft decoding): never re-encoded, never decoded a second time by the model.
+QUERY_RULES = dataclasses.replace(DEFAULT_RULES, max_side=512)
 
 
 class SearchFailed(AppError):
@@ -81,8 +85,8 @@ async def search_by_image(
         if not data:
             raise BadRequest("No image provided")
         try:
-            photo = await asyncio.to_thread(process_photo, data, label="the image")
-            embedding = await state.batcher.embed(photo.data)
+            picture = await asyncio.to_thread(decode_photo, data, rules=QUERY_RULES, label="the image")
+            embedding = await state.batcher.embed(picture)
         except (PhotoRejected, InvalidImageError) as exc:
             raise BadRequest(f"Failed to extract features from search image: {exc}") from exc
         except ModelError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -40,7 +42,7 @@ class Settings(ServiceSettings):
     # Batching and retries of the embedding worker (contract P2: failed after 3 attempts).
     batch_max_photos: int = Field(16, ge=1, le=256)
     batch_max_wait_s: float = Field(0.01, ge=0, le=5)
-    jobs_per_step: int = Field(16, ge=1, le=500)
+    jobs_per_step: int = Field(32, ge=1, le=500)
     # How long the worker waits after being woken, so jobs of events arriving together share model batches.
     collect_s: float = Field(0.05, ge=0, le=5)
     max_attempts: int = Field(3, ge=1, le=20)
@@ -50,7 +52,25 @@ class Settings(ServiceSettings):
     search_min_similarity: float | None = Field(None, ge=-1, le=1)
     # How often Qdrant Edge folds new vectors into indexed segments.
     optimize_every_s: float = Field(300.0, gt=0)
+    # How often a pod looks for subjects embedded by another model (after a switch; catchup.py).
+    catch_up_every_s: float = Field(60.0, gt=0)
+
+    def model_thread_count(self) -> int:
+        """onnxruntime's intra-op threads: `model_threads`, else the cores this process may use."""
+        return self.model_threads or usable_cores()
 
     def vector_folder(self) -> Path:
         """Where the embedded vector store keeps its files."""
         return self.vector_dir or self.service_dir / "vectors"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota (a pod's limit)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)

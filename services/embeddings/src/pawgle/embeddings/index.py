@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,11 @@ def mean_vector(vectors: Sequence[np.ndarray]) -> np.ndarray:
     if norm == 0.0 or not np.isfinite(norm):
         raise ValueError("photo vectors cancel out: no mean vector")
     return (mean / norm).astype(np.float32)
+
+
+def photos_fingerprint(image_keys: Sequence[str]) -> str:
+    """A short digest of a subject's photo keys (in the payload: which photos a point was made from)."""
+    return hashlib.sha256("\n".join(image_keys).encode()).hexdigest()[:16]
 
 
 def subject_flags(subject: Subject) -> dict[str, Any]:
@@ -67,6 +73,7 @@ class VectorIndex:
             "breeds": breeds,
             "model": self.model.name,
             "model_version": self.model.version,
+            "photos": photos_fingerprint(subject.image_keys),
             **subject_flags(subject),
         }
         points = [
@@ -86,13 +93,34 @@ class VectorIndex:
         return len(embeddings)
 
     def delete_subject(self, kind: Kind, subject_id: int) -> None:
-        """Remove a subject's vectors."""
+        """Remove a subject's vectors from this model's collection."""
         self.store.delete_subject(self.collection, kind, subject_id)
 
+    def sibling_collections(self) -> list[str]:
+        """Every model's collection under this prefix (this one first): the current one and any being filled.
+
+        Only on a Qdrant server, which many processes share. An embedded store's other collections may be open
+        in a reindex process; that one copies flags and removes deleted subjects in its catch-up passes.
+        """
+        if self.store.name != "qdrant-server":
+            return [self.collection]
+        others = [c for c in self.store.collections() if c.startswith(f"{self.prefix}-") and c != self.collection]
+        return [self.collection, *sorted(others)]
+
+    def forget_subject(self, kind: Kind, subject_id: int) -> None:
+        """A deleted pet or report: its vectors go from every model's collection, so a reindex keeps no ghost."""
+        for collection in self.sibling_collections():
+            self.store.delete_subject(collection, kind, subject_id)
+
     def reflag(self, subject: Subject) -> None:
-        """Copy a subject's status, visibility and position onto its stored vectors."""
+        """Copy a subject's status, visibility and position onto its vectors in every model's collection.
+
+        Flags do not depend on the model, so a collection being filled by a reindex stays as current as the
+        live one; only new photos need the model (the catch-up job, catchup.py, covers those).
+        """
         kind: Kind = "pet" if subject.kind == "pet" else "report"
-        self.store.set_subject_payload(self.collection, kind, subject.subject_id, subject_flags(subject))
+        for collection in self.sibling_collections():
+            self.store.set_subject_payload(collection, kind, subject.subject_id, subject_flags(subject))
 
 
 def _majority_species(embeddings: Sequence[ImageEmbedding]) -> str:

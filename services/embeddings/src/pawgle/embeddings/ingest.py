@@ -36,7 +36,7 @@ def on_pet_snapshot(session: Session, *, index: VectorIndex, data: PetSnapshot, 
     subject.image_keys = list(data.image_keys)
     if not subject.image_keys:
         # A pet created by a lost report has no photos: nothing to embed, nothing to find by image.
-        index.delete_subject("pet", data.pet_id)
+        index.forget_subject("pet", data.pet_id)
         subject.feature_status, subject.vector_count = "completed", 0
         repository.save_subject(session, subject)
         return
@@ -51,7 +51,7 @@ def on_pet_snapshot(session: Session, *, index: VectorIndex, data: PetSnapshot, 
 def on_pet_deleted(session: Session, *, index: VectorIndex, data: PetDeleted) -> None:
     """A pet is gone: its vectors, its row and any waiting job go with it."""
     repository.delete_subject(session, "pet", data.pet_id)
-    index.delete_subject("pet", data.pet_id)
+    index.forget_subject("pet", data.pet_id)
 
 
 def on_report_snapshot(session: Session, *, index: VectorIndex, data: ReportSnapshot, embed: bool) -> None:

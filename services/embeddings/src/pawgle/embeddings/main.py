@@ -15,6 +15,7 @@ from pawgle.common.workqueue import on_commit_wake
 from pawgle.embeddings import metrics, repository
 from pawgle.embeddings.answers import responders
 from pawgle.embeddings.api import router
+from pawgle.embeddings.catchup import catch_up_all
 from pawgle.embeddings.config import Settings
 from pawgle.embeddings.consumers import handlers
 from pawgle.embeddings.index import VectorIndex
@@ -43,7 +44,7 @@ def load_embedder(settings: Settings) -> ImageEmbedder:
         )
     from pawgle.embeddings.model.onnx_embedder import load_local_embedder
 
-    return load_local_embedder(threads=settings.model_threads)
+    return load_local_embedder(threads=settings.model_thread_count())
 
 
 def create_app(settings: Settings | None = None, *, embedder: ImageEmbedder | None = None) -> FastAPI:
@@ -84,7 +85,14 @@ def create_app(settings: Settings | None = None, *, embedder: ImageEmbedder | No
         loop = WakeableLoop("embed-photos", worker.step, poll_interval_s=1.0, on_idle=lambda: _gauge(app))
         on_commit_wake(app.state.engine, JOBS_TOPIC, loop.wake)
         optimize = PeriodicJob("optimize-vectors", app.state.index.store.optimize, every_s=settings.optimize_every_s)
-        return [loop, optimize]
+        # After a model switch: subjects another model embedded are marked (a reindex put their vectors here)
+        # or queued for this model (catchup.py). Nothing to do, and one cheap query, the rest of the time.
+        catch_up = PeriodicJob(
+            "catch-up-model",
+            lambda: catch_up_all(app.state.engine, index=app.state.index),
+            every_s=settings.catch_up_every_s,
+        )
+        return [loop, optimize, catch_up]
 
     return create_service_app(
         settings,

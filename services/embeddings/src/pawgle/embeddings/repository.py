@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, inspect, update
 from sqlmodel import Session, select
 
 from pawgle.common.bus.tables import utcnow
@@ -47,6 +47,11 @@ def pending_count(session: Session) -> int:
 def save_subject(session: Session, subject: Subject) -> Subject:
     """Insert or update a subject."""
     subject.updated_at = utcnow()
+    if subject in session or inspect(subject).transient:
+        # Loaded by this session, or new (its caller found no row): no merge, which would look it up again.
+        session.add(subject)
+        session.flush()
+        return subject
     merged = session.merge(subject)
     session.flush()
     return merged

@@ -118,7 +118,11 @@ def nearest_candidates(session: Session, *, index: VectorIndex, request: Nearest
         min_score=request.min_similarity,
     )
     hits = index.store.search(index.collection, query)
-    return NearestCandidates(model_version=index.model.key, embedded=True, candidates=[_candidate(h) for h in hits])
+    # Only subjects the service still knows: a vector outliving its pet (deleted while a reindex filled this
+    # collection in another process) is never a candidate.
+    known = repository.subjects_by_keys(session, [(str(h.payload["kind"]), int(h.payload["subject_id"])) for h in hits])
+    alive = [h for h in hits if (str(h.payload["kind"]), int(h.payload["subject_id"])) in known]
+    return NearestCandidates(model_version=index.model.key, embedded=True, candidates=[_candidate(h) for h in alive])
 
 
 def _candidate(hit: VectorHit) -> Candidate:

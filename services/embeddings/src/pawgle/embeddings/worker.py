@@ -24,9 +24,10 @@ from pawgle.common.workqueue import new_lease_owner, release
 from pawgle.embeddings import metrics, repository
 from pawgle.embeddings.index import VectorIndex
 from pawgle.embeddings.model.batching import EmbeddingBatcher
-from pawgle.embeddings.model.port import ImageEmbedding, InvalidImageError, ModelError
+from pawgle.embeddings.model.port import ImageEmbedding, ImageInput, InvalidImageError, ModelError
+from pawgle.embeddings.model.preprocess import decode_image
 from pawgle.embeddings.models import EmbeddingJob
-from pawgle.embeddings.vectors.port import VectorStoreError
+from pawgle.embeddings.vectors.port import VectorPoint, VectorStoreError
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,24 @@ class _Outcome:
     permanent: bool = False
 
 
+@dataclass(frozen=True)
+class _Round:
+    """Jobs claimed together under one lease owner, with their decoded photos (or why they have none)."""
+
+    owner: str
+    jobs: list[EmbeddingJob]
+    photos: list[list[ImageInput] | _Outcome]
+
+
 class EmbeddingWorker:
-    """One step: claim up to `batch_jobs` due jobs and carry each to its vectors or its failure."""
+    """Claims due jobs in rounds and carries each to its vectors or its failure, three stages overlapping.
+
+    A round is up to `batch_jobs` jobs. While the model embeds round N (the batcher's worker thread), a
+    thread claims round N+1, reads its photos from the blob store and decodes them, and another settles
+    round N-1 (vectors stored, one short transaction): the model never waits for the database, the blob
+    store or the decoder, and none of them runs on the event loop. One step runs up to `rounds_per_step`
+    rounds back to back, so a backlog flows without a pause between steps.
+    """
 
     def __init__(
         self,
@@ -67,6 +84,7 @@ class EmbeddingWorker:
         batch_jobs: int = 16,
         lease_s: float = 120.0,
         collect_s: float = 0.05,
+        rounds_per_step: int = 8,
     ) -> None:
         self.engine = engine
         self.blobs = blobs
@@ -76,112 +94,172 @@ class EmbeddingWorker:
         self.batch_jobs = batch_jobs
         self.lease_s = lease_s
         self.collect_s = collect_s
-
-    def _claim(self, owner: str) -> list[EmbeddingJob]:
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            jobs = repository.claim_jobs(session, owner=owner, limit=self.batch_jobs, lease_s=self.lease_s)
-            for job in jobs:
-                session.expunge(job)
-            return jobs
+        self.rounds_per_step = rounds_per_step
 
     async def step(self) -> int:
         """Embed what is due; returns how many jobs were handled (0: nothing to do)."""
-        owner = new_lease_owner("embed-")
         # Consumers commit events one batch at a time and wake us at each commit: a short wait lets the jobs
         # of the events arriving meanwhile share this step's model batches (one-photo batches waste the CPU).
         await asyncio.sleep(self.collect_s)
-        jobs = await asyncio.to_thread(self._claim, owner)
-        if not jobs:
-            return 0
+        handled = 0
+        settling: asyncio.Task[None] | None = None
+        next_round: asyncio.Task[_Round] | None = asyncio.create_task(asyncio.to_thread(self._prepare))
         try:
-            fetched = await asyncio.to_thread(self._fetch_all, jobs)
-            outcomes = await asyncio.gather(
-                *(self._embed(job, photos) for job, photos in zip(jobs, fetched, strict=True))
-            )
-            await asyncio.to_thread(self._settle_all, outcomes)
+            for number in range(self.rounds_per_step):
+                assert next_round is not None
+                current = await next_round
+                next_round = None
+                if not current.jobs:
+                    break
+                handled += len(current.jobs)
+                if number + 1 < self.rounds_per_step:
+                    next_round = asyncio.create_task(asyncio.to_thread(self._prepare))
+                try:
+                    outcomes = await self._embed_round(current)
+                except BaseException:
+                    await asyncio.to_thread(self._release, current.owner)
+                    raise
+                if settling is not None:
+                    await settling
+                settling = asyncio.create_task(asyncio.to_thread(self._settle_round, current.owner, outcomes))
         finally:
-            await asyncio.to_thread(self._release, owner)
-        return len(jobs)
+            if settling is not None:
+                await settling
+            if next_round is not None:  # claimed but not embedded (a failure above): give it back
+                leftover = await next_round
+                await asyncio.to_thread(self._release, leftover.owner)
+        return handled
+
+    def _prepare(self) -> _Round:
+        """Claim a round of jobs, read their photos and decode them (a worker thread, off the model's)."""
+        owner = new_lease_owner("embed-")
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            # Begin first (on SQLite: wait for the write lock), then read the clock for "due": jobs committed
+            # while this claim waited are then due too, instead of being left to the next round.
+            session.connection()
+            jobs = repository.claim_jobs(session, owner=owner, limit=self.batch_jobs, lease_s=self.lease_s)
+            for job in jobs:
+                session.expunge(job)
+        return _Round(owner, jobs, [self._fetch(job) for job in jobs])
 
     def _release(self, owner: str) -> None:
         with Session(self.engine) as session, session.begin():
             release(session, EmbeddingJob, owner=owner)
 
-    async def _embed(self, job: EmbeddingJob, fetched: list[bytes] | _Outcome) -> _Outcome:
-        if isinstance(fetched, _Outcome):
-            return fetched
+    async def _embed_round(self, current: _Round) -> list[_Outcome]:
+        """Every photo of the round in shared model batches; each job's outcome from its own photos."""
+        photos = [photo for fetched in current.photos if not isinstance(fetched, _Outcome) for photo in fetched]
+        results = iter(await self.batcher.embed_together(photos))
+        outcomes = []
+        for job, fetched in zip(current.jobs, current.photos, strict=True):
+            if isinstance(fetched, _Outcome):
+                outcomes.append(fetched)
+                continue
+            mine = [next(results) for _ in fetched]
+            errors = [result for result in mine if isinstance(result, BaseException)]
+            if not errors:
+                outcomes.append(_Outcome(job, embeddings=[r for r in mine if isinstance(r, ImageEmbedding)]))
+            elif isinstance(errors[0], InvalidImageError):
+                outcomes.append(_Outcome(job, error=str(errors[0]), reason="invalid_image", permanent=True))
+            elif isinstance(errors[0], ModelError):
+                outcomes.append(_Outcome(job, error=str(errors[0]), reason="model"))
+            else:
+                raise errors[0]
+        return outcomes
+
+    def _fetch(self, job: EmbeddingJob) -> list[ImageInput] | _Outcome:
+        """A job's photos read and decoded once (the model takes the decoded image), or why not."""
         try:
-            return _Outcome(job, embeddings=await self.batcher.embed_many(fetched))
+            data = [self.blobs.get(key) for key in job.image_keys]
+        except (FileNotFoundError, KeyError) as exc:
+            missing = f"photo missing from the blob store: {exc}"
+            return _Outcome(job, error=missing, reason="photo_missing", permanent=True)
+        except Exception as exc:  # noqa: BLE001 - an unreachable blob store is worth another try
+            return _Outcome(job, error=f"blob store: {exc}", reason="blob_store")
+        try:
+            return [decode_image(photo, index=index) for index, photo in enumerate(data)]
         except InvalidImageError as exc:
             return _Outcome(job, error=str(exc), reason="invalid_image", permanent=True)
-        except ModelError as exc:
-            return _Outcome(job, error=str(exc), reason="model")
 
-    def _fetch_all(self, jobs: Sequence[EmbeddingJob]) -> list[list[bytes] | _Outcome]:
-        """Every claimed job's photos, read in one thread hop so they reach the batcher together."""
-        fetched: list[list[bytes] | _Outcome] = []
-        for job in jobs:
-            try:
-                fetched.append(self._fetch(job.image_keys))
-            except (FileNotFoundError, KeyError) as exc:
-                missing = f"photo missing from the blob store: {exc}"
-                fetched.append(_Outcome(job, error=missing, reason="photo_missing", permanent=True))
-            except Exception as exc:  # noqa: BLE001 - an unreachable blob store is worth another try
-                fetched.append(_Outcome(job, error=f"blob store: {exc}", reason="blob_store"))
-        return fetched
+    def _settle_round(self, owner: str, outcomes: Sequence[_Outcome]) -> None:
+        """Every outcome of a round in one transaction with one vector upsert; one by one if the store fails.
 
-    def _fetch(self, keys: Sequence[str]) -> list[bytes]:
-        return [self.blobs.get(key) for key in keys]
-
-    def _settle_all(self, outcomes: Sequence[_Outcome]) -> None:
-        for outcome in outcomes:
-            try:
-                self._settle(outcome)
-            except VectorStoreError as exc:
-                log.warning("embedding %s %s: vector store failed: %s", outcome.job.kind, outcome.job.subject_id, exc)
-                self._settle(_Outcome(outcome.job, error=str(exc), reason="vector_store"))
+        The same transaction gives back the round's leases (jobs dropped because a newer event replaced them).
+        """
+        try:
+            with Session(self.engine) as session, session.begin():
+                points: list[VectorPoint] = []
+                for outcome in outcomes:
+                    points.extend(self._apply(session, outcome))
+                if points:
+                    self.index.store.upsert(self.index.collection, points)
+                release(session, EmbeddingJob, owner=owner)
+            return
+        except VectorStoreError as exc:
+            log.warning("embedding: vector store failed on a round of %d, settling one by one: %s", len(outcomes), exc)
+        try:
+            for outcome in outcomes:
+                try:
+                    self._settle(outcome)
+                except VectorStoreError as exc:
+                    job = outcome.job
+                    log.warning("embedding %s %s: vector store failed: %s", job.kind, job.subject_id, exc)
+                    self._settle(_Outcome(outcome.job, error=str(exc), reason="vector_store"))
+        finally:
+            self._release(owner)
 
     def _settle(self, outcome: _Outcome) -> None:
+        with Session(self.engine) as session, session.begin():
+            points = self._apply(session, outcome)
+            if points:
+                self.index.store.upsert(self.index.collection, points)
+
+    def _apply(self, session: Session, outcome: _Outcome) -> list[VectorPoint]:
+        """Settle one job in `session`: its points to store (the caller upserts them before commit), if any."""
         job = outcome.job
         assert job.id is not None
-        with Session(self.engine) as session, session.begin():
-            if not repository.hold_job(session, job.id, job.generation):
-                return  # deleted, or replaced by newer photos: that newer job decides
-            subject = repository.get_subject(session, job.kind, job.subject_id)
-            if subject is None:
-                repository.finish_job(session, job.id)
-                return
-            if outcome.embeddings is not None:
-                count = self.index.replace_subject(subject, outcome.embeddings)
-                subject.feature_status, subject.vector_count = "completed", count
-                subject.model_key = self.index.model.key
-                repository.save_subject(session, subject)
-                repository.finish_job(session, job.id)
-                add_event(session, self._embedded_event(subject.kind, subject.subject_id, subject.owner_id, count))
-                metrics.EMBEDDED.labels(kind=job.kind).inc(count)
-                return
-            attempts = job.attempts + 1
-            if outcome.permanent or attempts >= self.retry.max_attempts:
+        if not repository.hold_job(session, job.id, job.generation):
+            return []  # deleted, or replaced by newer photos: that newer job decides
+        subject = repository.get_subject(session, job.kind, job.subject_id)
+        if subject is None:
+            repository.finish_job(session, job.id)
+            return []
+        if outcome.embeddings is not None:
+            points = self.index.points_for(subject, outcome.embeddings)
+            if subject.vector_count or job.attempts or job.generation > 1:
+                # Older vectors may outnumber the new photos: clear them (a first embedding has none).
                 self.index.delete_subject("pet" if job.kind == "pet" else "report", job.subject_id)
-                subject.feature_status, subject.vector_count = "failed", 0
-                repository.save_subject(session, subject)
-                repository.finish_job(session, job.id)
-                failed = EmbeddingFailed(
-                    subject_kind="pet" if job.kind == "pet" else "report",
-                    subject_id=job.subject_id,
-                    owner_id=subject.owner_id,
-                    name=subject.name,
-                    reason=outcome.reason or "model",
-                )
-                add_event(session, failed)
-                metrics.FAILED.labels(reason=outcome.reason or "model").inc()
-                log.warning("embedding %s %s failed for good: %s", job.kind, job.subject_id, outcome.error)
-                return
-            subject.feature_status = "processing"
+            count = len(outcome.embeddings)
+            subject.feature_status, subject.vector_count = "completed", count
+            subject.model_key = self.index.model.key
             repository.save_subject(session, subject)
-            delay = self.retry.delay_s(attempts)
-            repository.retry_job_later(session, job.id, attempts=attempts, delay_s=delay, error=outcome.error)
-            metrics.RETRIED.labels(reason=outcome.reason or "model").inc()
+            repository.finish_job(session, job.id)
+            add_event(session, self._embedded_event(subject.kind, subject.subject_id, subject.owner_id, count))
+            metrics.EMBEDDED.labels(kind=job.kind).inc(count)
+            return points
+        attempts = job.attempts + 1
+        if outcome.permanent or attempts >= self.retry.max_attempts:
+            self.index.delete_subject("pet" if job.kind == "pet" else "report", job.subject_id)
+            subject.feature_status, subject.vector_count = "failed", 0
+            repository.save_subject(session, subject)
+            repository.finish_job(session, job.id)
+            failed = EmbeddingFailed(
+                subject_kind="pet" if job.kind == "pet" else "report",
+                subject_id=job.subject_id,
+                owner_id=subject.owner_id,
+                name=subject.name,
+                reason=outcome.reason or "model",
+            )
+            add_event(session, failed)
+            metrics.FAILED.labels(reason=outcome.reason or "model").inc()
+            log.warning("embedding %s %s failed for good: %s", job.kind, job.subject_id, outcome.error)
+            return []
+        subject.feature_status = "processing"
+        repository.save_subject(session, subject)
+        delay = self.retry.delay_s(attempts)
+        repository.retry_job_later(session, job.id, attempts=attempts, delay_s=delay, error=outcome.error)
+        metrics.RETRIED.labels(reason=outcome.reason or "model").inc()
+        return []
 
     def _embedded_event(self, kind: str, subject_id: int, owner_id: int, count: int) -> PetEmbedded | ReportEmbedded:
         if kind == "pet":

@@ -8,7 +8,7 @@ converted to sRGB; all metadata (EXIF with GPS, XMP, ICC, comments) is dropped b
 are stored under random keys. Decoding runs in a bounded thread pool, never on the event loop.
 """
 
-from pawgle.common.photos.decode import ProcessedPhoto, process_photo
+from pawgle.common.photos.decode import ProcessedPhoto, decode_photo, process_photo
 from pawgle.common.photos.owned import key_of_reference, owned_photo_keys, parse_existing_images
 from pawgle.common.photos.pipeline import (
     PhotoPipeline,
@@ -49,6 +49,7 @@ __all__ = [
     "PhotoTypeNotAllowed",
     "PhotoUpload",
     "ProcessedPhoto",
+    "decode_photo",
     "StoredPhoto",
     "TooManyPhotos",
     "check_photo_count",

@@ -80,6 +80,21 @@ def process_photo(data: bytes, *, rules: PhotoRules = DEFAULT_RULES, label: str 
         )
 
 
+def decode_photo(data: bytes, *, rules: PhotoRules = DEFAULT_RULES, label: str = "the image") -> Image.Image:
+    """Verify `data` as `process_photo` does and return the decoded picture (upright, sRGB), re-encoding nothing.
+
+    For a photo that is only looked at, never stored (an image-search query): the same refusals, without the
+    cost of encoding a copy and a thumbnail. The picture is at most `rules.max_side` on its long side.
+    """
+    if not data:
+        raise PhotoEmpty(label=label)
+    if len(data) > rules.max_bytes:
+        raise PhotoTooLarge(label=label, size=len(data), rules=rules)
+    with _open_checked(data, rules=rules, label=label) as image:
+        picture = _decode_upright_srgb(image, rules=rules, label=label)
+        return picture.copy() if picture is image else picture
+
+
 def _open_checked(data: bytes, *, rules: PhotoRules, label: str) -> Image.Image:
     """Open lazily (header only) and refuse by format and pixel count before anything is decoded."""
     try:

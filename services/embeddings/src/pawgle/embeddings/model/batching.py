@@ -28,20 +28,36 @@ class EmbeddingBatcher:
         self.embedder = embedder
         self.max_batch = max_batch
         self.max_wait = max_wait
-        self._queue: asyncio.Queue[_Request] = asyncio.Queue()
+        # Each item is one caller's photos, taken whole into a batch (so a worker's round stays together).
+        self._queue: asyncio.Queue[list[_Request]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+
+    def _submit(self, images: Sequence[ImageInput]) -> list[asyncio.Future[ImageEmbedding]]:
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._run(), name="embedding-batcher")
+        loop = asyncio.get_running_loop()
+        requests = [_Request(image, loop.create_future()) for image in images]
+        self._queue.put_nowait(requests)
+        return [request.done for request in requests]
 
     async def embed(self, image: ImageInput) -> ImageEmbedding:
         """The embedding of one photo; raises the model's error for it."""
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._run(), name="embedding-batcher")
-        done: asyncio.Future[ImageEmbedding] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(image, done))
+        (done,) = self._submit([image])
         return await done
+
+    async def embed_together(self, images: Sequence[ImageInput]) -> list[ImageEmbedding | BaseException]:
+        """Photos that go into the same model batches (up to `max_batch` each), with other callers' if room.
+
+        One result per photo, in order: its embedding, or the model's error for it (an `InvalidImageError`
+        fails only its own photo).
+        """
+        if not images:
+            return []
+        return list(await asyncio.gather(*self._submit(images), return_exceptions=True))
 
     async def embed_many(self, images: Sequence[ImageInput]) -> list[ImageEmbedding]:
         """Embeddings of several photos (they may share batches with other callers)."""
-        return list(await asyncio.gather(*(self.embed(image) for image in images)))
+        return list(await asyncio.gather(*self._submit(images)))
 
     async def close(self) -> None:
         """Stop the worker; requests still queued fail with CancelledError."""
@@ -50,21 +66,26 @@ class EmbeddingBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
         while not self._queue.empty():
-            self._queue.get_nowait().done.cancel()
+            for request in self._queue.get_nowait():
+                request.done.cancel()
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
+            batch = list(await self._queue.get())
             deadline = asyncio.get_running_loop().time() + self.max_wait
             while len(batch) < self.max_batch:
+                if not self._queue.empty():
+                    batch.extend(self._queue.get_nowait())
+                    continue
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
                     break
                 try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                    batch.extend(await asyncio.wait_for(self._queue.get(), remaining))
                 except TimeoutError:
                     break
-            await self._embed_batch([request for request in batch if not request.done.done()])
+            for start in range(0, len(batch), self.max_batch):
+                await self._embed_batch([r for r in batch[start : start + self.max_batch] if not r.done.done()])
 
     async def _embed_batch(self, batch: list[_Request]) -> None:
         while batch:

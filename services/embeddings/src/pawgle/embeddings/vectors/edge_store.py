@@ -130,6 +130,18 @@ class EdgeStore:
         points = [VectorPoint(str(r.id), _vector_of(r), dict(r.payload or {})) for r in records]
         return sorted(points, key=lambda point: point.id)
 
+    def payloads(self, collection: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The payloads of the points with these ids that exist, by id."""
+        if not ids:
+            return {}
+        try:
+            records = self._shard(collection).retrieve(list(ids), True, False)
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"Qdrant Edge could not read {collection}: {exc}") from exc
+        return {str(r.id): dict(r.payload or {}) for r in records}
+
     def search(self, collection: str, query: VectorQuery) -> list[VectorHit]:
         """Mean vectors nearest to the query, best first."""
         request = edge.QueryRequest(

@@ -125,6 +125,10 @@ class VectorStore(Protocol):
         """Every point of one pet or report, with vectors, ordered by id."""
         ...
 
+    def payloads(self, collection: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The payloads of the points with these ids that exist, by id (missing ids are left out)."""
+        ...
+
     def search(self, collection: str, query: VectorQuery) -> list[VectorHit]:
         """Mean vectors nearest to `query.vector` by cosine similarity, best first."""
         ...

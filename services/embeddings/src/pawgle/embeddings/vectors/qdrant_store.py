@@ -123,6 +123,13 @@ class QdrantClientStore:
         ]
         return sorted(points, key=lambda point: point.id)
 
+    def payloads(self, collection: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The payloads of the points with these ids that exist, by id."""
+        if not ids:
+            return {}
+        records = self._call("read payloads", self.client.retrieve, collection, ids=list(ids), with_payload=True)
+        return {str(r.id): dict(r.payload or {}) for r in records}
+
     def search(self, collection: str, query: VectorQuery) -> list[VectorHit]:
         """Mean vectors nearest to the query, best first."""
         found = self._call(
