@@ -32,8 +32,8 @@ from pawgle.common.events.embeddings import (
 from pawgle.common.events.envelope import EventData
 from pawgle.common.events.pets import PetCreated
 from pawgle.common.events.reports import ReportFiled
+from pawgle.common.geo import haversine_km
 from pawgle.common.testing.service import RunningService, wait_for
-from pawgle.matcher.geo import haversine_km
 from pawgle.matcher.models import Match
 
 MODEL = "efficientnet-lite0-dogid-1"

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pawgle.matcher.geo import cell_centre, haversine_km
+from pawgle.common.geo import cell_centre, haversine_km
 from pawgle.matcher.rules import species_compatible, species_of
 
 
@@ -38,11 +38,14 @@ def test_distances_are_great_circle_kilometres() -> None:
 
 
 def test_approximate_positions_are_the_reports_services_grid_cells() -> None:
-    from pawgle.reports.privacy import cell_centre as reports_cell_centre
+    # One grid (pawgle.common.geo) for both services; the same cell size makes the same cells.
+    from pawgle.matcher.config import Settings as MatcherSettings
+    from pawgle.reports.config import Settings as ReportsSettings
 
+    cell_m = MatcherSettings.model_fields["privacy_cell_m"].default
+    assert cell_m == ReportsSettings.model_fields["privacy_cell_m"].default
     rng = random.Random(7)
     for _ in range(500):
         lat, lon = rng.uniform(-89.9, 89.9), rng.uniform(-179.9, 179.9)
-        assert cell_centre(lat, lon, cell_m=500) == reports_cell_centre(lat, lon, cell_m=500)
-        shown = cell_centre(lat, lon, cell_m=500)
+        shown = cell_centre(lat, lon, cell_m=cell_m)
         assert shown != (round(lat, 6), round(lon, 6))

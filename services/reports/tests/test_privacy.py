@@ -8,8 +8,8 @@ import random
 from pawgle_reports_test_factories import LAT, LON, file_report, locations, next_id, wait_for
 
 from pawgle.common.events.chat import ConversationOpened
+from pawgle.common.geo import METRES_PER_DEGREE_LAT, cell_centre
 from pawgle.common.testing.service import RunningService
-from pawgle.reports.privacy import METRES_PER_DEGREE_LAT, cell_centre
 
 CELL_M = 500.0
 

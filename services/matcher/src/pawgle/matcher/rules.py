@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pawgle.matcher.geo import haversine_km
+from pawgle.common.geo import haversine_km
 from pawgle.matcher.models import KnownPet, KnownReport
 
 ACTIVE = {"lost", "found"}

@@ -8,9 +8,9 @@ from pawgle.common.bus.outbox import add_event
 from pawgle.common.db import utcnow
 from pawgle.common.errors import BadRequest, Conflict, NotFound
 from pawgle.common.events.matcher import MatchConfirmed, MatchDismissed
+from pawgle.common.geo import cell_centre
 from pawgle.matcher import metrics, repository
 from pawgle.matcher.config import Settings
-from pawgle.matcher.geo import cell_centre
 from pawgle.matcher.models import KnownPet, KnownReport, Match
 from pawgle.matcher.schemas import MatchRead, PetCard, ReportCard, Sighting, TrailRead
 

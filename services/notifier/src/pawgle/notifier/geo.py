@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import math
 
-EARTH_RADIUS_KM = 6371.0088
+from pawgle.common.geo import EARTH_RADIUS_KM, haversine_km
+
+__all__ = ["haversine_km"]
+
 # Changing the cell size needs a reindex of alert_area_cells (see repository.reindex_all_cells).
 CELL_DEG = 0.5
 ROWS = int(round(180 / CELL_DEG))
 COLS = int(round(360 / CELL_DEG))
 # Widen each box a little so floating-point rounding at its edge can never drop a cell.
 _MARGIN = 1.001
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance between two WGS-84 points, in kilometres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def _row(lat: float) -> int:

@@ -7,28 +7,7 @@ queries learn nothing more than the cell (a few hundred metres a side).
 
 from __future__ import annotations
 
-import math
-
-METRES_PER_DEGREE_LAT = 111_320.0
-# Near the poles a cell of fixed width would span most of the longitudes; its width is capped there.
-_MIN_COS_LAT = 0.01
-
-
-def cell_centre(latitude: float, longitude: float, *, cell_m: float) -> tuple[float, float]:
-    """The centre of the grid cell holding the point (rows of equal height, each cut into near-squares)."""
-    step_lat = cell_m / METRES_PER_DEGREE_LAT
-    row = math.floor((latitude + 90.0) / step_lat)
-    centre_lat = min(90.0, -90.0 + (row + 0.5) * step_lat)
-    # The width of a row's cells depends only on the row, so every point of a cell maps to one centre.
-    step_lon = min(360.0, cell_m / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(centre_lat)), _MIN_COS_LAT)))
-    column = math.floor((longitude + 180.0) / step_lon)
-    centre_lon = min(180.0, -180.0 + (column + 0.5) * step_lon)
-    shown = round(centre_lat, 6), round(centre_lon, 6)
-    if math.isclose(shown[0], latitude, abs_tol=1e-6) and math.isclose(shown[1], longitude, abs_tol=1e-6):
-        # A point at the very centre would be given away by it: show another point of the same cell.
-        offset = step_lat / 4 if centre_lat - step_lat / 4 < -90.0 else -step_lat / 4
-        shown = round(centre_lat + offset, 6), shown[1]
-    return shown
+from pawgle.common.geo import cell_centre
 
 
 def public_position(status: str, latitude: float, longitude: float, *, cell_m: float) -> tuple[float, float]:
