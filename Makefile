@@ -27,7 +27,7 @@ run: install ## Start the bus, every service and the gateway on embedded default
 	$(VENV)/bin/pawgle-run
 
 test: install ## Run the whole test suite (add PAWGLE_TEST_MYSQL_URL=mysql+pymysql://... to include MySQL)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, Double, Float, Index, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from pawgle.common.db import NEVER_REUSE_IDS, BigId, PreciseDateTime, utcnow
@@ -23,8 +23,9 @@ class KnownReport(SQLModel, table=True):
     animal_name: str = Field(default="", sa_column=Column(String(100), nullable=False))
     type: str = Field(default="", sa_column=Column(String(100), nullable=False))
     breed: str = Field(default="", sa_column=Column(String(100), nullable=False))
-    latitude: float = Field(sa_column=Column(Float, nullable=False))
-    longitude: float = Field(sa_column=Column(Float, nullable=False))
+    # Double precision: MySQL's FLOAT keeps about 7 digits, metres off at this scale.
+    latitude: float = Field(sa_column=Column(Double, nullable=False))
+    longitude: float = Field(sa_column=Column(Double, nullable=False))
     # When the animal was reported lost or found (the loss time of a lost report).
     reported_at: datetime = Field(sa_column=Column(PreciseDateTime, nullable=False))
     # When report.filed was written (match latency is measured from it).
