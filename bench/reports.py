@@ -28,21 +28,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from sqlalchemy import insert
 from sqlmodel import Session
 
-from bench.notifier_http import cpu_seconds, load_python, load_wrk
+# The same bench user, signing key and token as the notifier bench (user 7, EdDSA, the mesh issuer).
+from bench.notifier_http import AUDIENCE, ISSUER, JWKS_ENV, _token, cpu_seconds, load_python, load_wrk
+from bench.notifier_http import _signing_key as _keys
 from bench.stats import report
 from pawgle.common.db import make_engine, utcnow
 from pawgle.common.migrations import upgrade_to_head
@@ -61,9 +59,6 @@ FEED_ROWS = 10_000
 DURATION_S = int(os.environ.get("BENCH_HTTP_SECONDS", "5"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SEQUENTIAL = 300
-USER_ID = 7
-JWKS_ENV = "PAWGLE_BENCH_JWKS"
-ISSUER, AUDIENCE = "pawgle-auth", "pawgle"
 BERLIN_BOX = "13.30,52.45,13.50,52.60"
 DISTRICT_BOX = "13.40,52.50,13.42,52.52"
 
@@ -73,19 +68,6 @@ def app_factory() -> FastAPI:
     app = create_app(Settings())
     app.state.token_verifier.jwks.set_keys(json.loads(os.environ[JWKS_ENV]))
     return app
-
-
-def _keys() -> tuple[Ed25519PrivateKey, str, dict[str, Any]]:
-    key = Ed25519PrivateKey.generate()
-    kid = f"bench-{uuid.uuid4().hex[:8]}"
-    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
-    return key, kid, {"keys": [{**jwk, "kid": kid, "alg": "EdDSA", "use": "sig"}]}
-
-
-def _token(key: Ed25519PrivateKey, kid: str) -> str:
-    now = int(time.time())
-    claims = {"user_id": USER_ID, "token_type": "access", "jti": uuid.uuid4().hex, "iat": now, "exp": now + 3600}
-    return jwt.encode({**claims, "iss": ISSUER, "aud": AUDIENCE}, key, algorithm="EdDSA", headers={"kid": kid})
 
 
 def seed(settings: Settings, rng: random.Random) -> None:
