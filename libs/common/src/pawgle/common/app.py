@@ -23,6 +23,7 @@ from pawgle.common.bus.streams import ensure_streams
 from pawgle.common.config import ServiceSettings
 from pawgle.common.db import make_engine
 from pawgle.common.errors import JSONResponseUTF8, install_error_handlers
+from pawgle.common.fastpath import install_read_lane
 from pawgle.common.health import ReadinessCheck, health_router
 from pawgle.common.migrations import upgrade_to_head
 from pawgle.common.openapi import install_openapi
@@ -155,9 +156,10 @@ def create_service_app(
         revocations=app.state.revocations,
     )
     install_error_handlers(app)
-    instrument_app(app, service=settings.service_name)
     app.include_router(health_router({"workers": check_workers, **(ready_checks or {})}))
     for router in routers:
         app.include_router(router)
+    install_read_lane(app)  # before the telemetry middleware, which then wraps it
+    instrument_app(app, service=settings.service_name)
     install_openapi(app)
     return app

@@ -281,6 +281,19 @@ class AccessTokenVerifier:
         self._refuse_revoked(claims)
         return claims
 
+    def verified_before(self, token: str) -> AccessClaims | None:
+        """The claims of a token this verifier accepted before, if they still hold; else None.
+
+        Still within its lifetime, its key still published, its account not revoked since: the checks
+        `verify` makes on a cached token, without raising and without any I/O (the read lane's question).
+        """
+        claims = self._cached(token)
+        if claims is None:
+            return None
+        if self.revocations is not None and self.revocations.is_revoked(claims.user_id, claims.issued_at):
+            return None
+        return claims
+
     def _cached(self, token: str) -> AccessClaims | None:
         hit = self._verified.get(token)
         if hit is None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from pawgle.common.auth import CurrentUserId
 from pawgle.common.db import SessionDep, SessionRoute
 from pawgle.common.errors import JSONResponseUTF8
+from pawgle.common.fastpath import fast_read
 from pawgle.common.schemas import EntityId, format_timestamp
 from pawgle.notifier import service
 from pawgle.notifier.schemas import (
@@ -29,6 +30,7 @@ def _alert(area: object) -> AlertRead:
 
 
 @router.get("/alerts/", response_model=list[AlertRead])
+@fast_read(cached=True)
 def list_alerts(session: SessionDep, user_id: CurrentUserId) -> JSONResponseUTF8:
     """The caller's alert areas, newest first."""
     # The shape of AlertRead, from our own rows (a validated model per row costs more than the query).
@@ -74,6 +76,7 @@ def delete_alert(alert_id: EntityId, session: SessionDep, user_id: CurrentUserId
 
 
 @router.get("/notifications/", response_model=NotificationList)
+@fast_read(cached=True)
 def list_notifications(session: SessionDep, user_id: CurrentUserId) -> JSONResponseUTF8:
     """The newest 50 notifications and the count of every unread one."""
     rows, unread = service.list_notifications(session=session, user_id=user_id)
