@@ -365,7 +365,7 @@ def install_read_lane(app: FastAPI) -> None:
     plans: dict[str, _Plan] = {}
     for path, route in _api_routes(app.router.routes, prefix=""):
         if getattr(route.endpoint, _MARK, None):
-            if "GET" not in route.methods or "{" in path:
+            if "GET" not in (route.methods or ()) or "{" in path:
                 raise TypeError(f"read lane: {path} must be a GET route with an exact path")
             plans[path] = _plan(path, route)
     if plans:
