@@ -102,7 +102,7 @@ class _Plan:
     user_arg: str | None = None
     user_required: bool = False
     request_args: list[str] = field(default_factory=list)
-    state_args: list[tuple[str, Callable[[Request], Any]]] = field(default_factory=list)
+    state_args: list[tuple[str, Callable[[Request], Any], bool]] = field(default_factory=list)
     query: Dependant | None = None
 
 
@@ -129,7 +129,7 @@ def _plan(path: str, route: APIRoute) -> _Plan:
         elif sub.call in (current_user_id, optional_user_id):
             plan.user_arg, plan.user_required = sub.name, sub.call is current_user_id
         elif _is_request_lookup(sub):
-            plan.state_args.append((sub.name, sub.call))  # type: ignore[arg-type]
+            plan.state_args.append((sub.name, sub.call, inspect.iscoroutinefunction(sub.call)))  # type: ignore[arg-type]
         else:
             raise TypeError(f"{where}: dependency {sub.call!r} is not supported")
     if dependant.query_params:
@@ -138,13 +138,13 @@ def _plan(path: str, route: APIRoute) -> _Plan:
 
 
 def _is_request_lookup(sub: Dependant) -> bool:
-    """A plain function of the request alone (`request.app.state.blobs`), no further dependencies."""
+    """A function (or coroutine) of the request alone (`request.app.state.blobs`), no further dependencies."""
     call = sub.call
     return (
         call is not None
         and inspect.isfunction(call)
-        and not inspect.iscoroutinefunction(call)
         and not inspect.isgeneratorfunction(call)
+        and not inspect.isasyncgenfunction(call)
         and sub.request_param_name is not None
         and not (sub.dependencies or sub.query_params or sub.header_params or sub.cookie_params or sub.body_params)
     )
@@ -227,8 +227,8 @@ class ReadLane:
             request = Request(scope)
             for name in plan.request_args:
                 values[name] = request
-            for name, lookup in plan.state_args:
-                values[name] = lookup(request)
+            for name, lookup, is_async in plan.state_args:
+                values[name] = await lookup(request) if is_async else lookup(request)
         if plan.query is not None:
             raw = scope.get("query_string") or b""
             received = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)) if raw else {}

@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from pawgle.common.auth import CurrentUserId
 from pawgle.common.db import SessionDep, SessionRoute
 from pawgle.common.errors import BadRequest, JSONResponseUTF8
+from pawgle.common.fastpath import fast_read
 from pawgle.common.photos import parse_existing_images
 from pawgle.common.schemas import EntityId, SafeTextOrEmpty
 from pawgle.common.throttle import Throttle
@@ -32,6 +33,7 @@ _OWNER_POLL_S = 0.1
 
 
 @router.get("/profile/", response_model=Profile)
+@fast_read(cached=True)  # a function of the database alone (the owner projection included)
 async def profile(
     request: Request, session: SessionDep, user_id: CurrentUserId, settings: SettingsDep
 ) -> JSONResponseUTF8:

@@ -9,7 +9,7 @@ from fastapi import Depends, Request, UploadFile
 from sqlmodel import Session
 
 from pawgle.common.blobs import BlobStore
-from pawgle.common.db import run_in_thread
+from pawgle.common.db import is_local_read, run_in_thread
 from pawgle.common.photos import PhotoPipeline, PhotoUpload, StoredPhoto, read_upload
 from pawgle.pets.config import Settings
 
@@ -53,7 +53,8 @@ async def in_thread(session: Session, work: Callable[[], T]) -> T:
             session.commit()
         return result
 
-    return await run_in_thread(run)
+    # A read of SQLite (the profile) runs where it is: a hop to a worker thread costs more than it does.
+    return run() if is_local_read(session) else await run_in_thread(run)
 
 
 async def read_uploads(files: list[UploadFile], photos: PhotoPipeline) -> list[PhotoUpload]:

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from pawgle.common.auth import CurrentUserId
 from pawgle.common.db import SessionDep, SessionRoute
+from pawgle.common.fastpath import fast_read
 from pawgle.common.photos import PhotoPipeline, PhotoUpload, StoredPhoto, read_upload
 from pawgle.common.schemas import EntityId
 from pawgle.common.throttle import Throttle
@@ -54,6 +55,7 @@ def _map_list(
 
 
 @router.get("/pets/locations/", description=LIST_OPTIONS)
+@fast_read(cached=True)  # a function of the database alone: see pawgle.common.fastpath
 def all_locations(
     session: SessionDep,
     user_id: CurrentUserId,
@@ -72,6 +74,7 @@ def all_locations(
 
 
 @router.get("/pets/lost/locations/", description=LIST_OPTIONS)
+@fast_read(cached=True)
 def lost_locations(
     session: SessionDep,
     user_id: CurrentUserId,
@@ -89,6 +92,7 @@ def lost_locations(
 
 
 @router.get("/pets/found/locations/", description=LIST_OPTIONS)
+@fast_read(cached=True)
 def found_locations(
     session: SessionDep,
     user_id: CurrentUserId,
@@ -106,6 +110,7 @@ def found_locations(
 
 
 @router.get("/user/pet-locations/")
+@fast_read(cached=True)
 def my_locations(session: SessionDep, user_id: CurrentUserId, blobs: BlobsDep, settings: SettingsDep) -> Response:
     """L4: reports the caller filed or that are linked to their pets, any status; contact fields on their own."""
     rows = service.my_reports(session=session, user_id=user_id, settings=settings)
@@ -224,6 +229,7 @@ def renew(
 
 
 @public_router.get("/lost_pets/")
+@fast_read(cached=True)
 def lost_pets(session: SessionDep, settings: SettingsDep, cache: ListCacheDep) -> Response:
     """X2: the orphan /lost page's list, public: lost reports at their public position only."""
     return bytes_response(maplists.lost_pets(session=session, limit=settings.list_cap, cache=cache))
