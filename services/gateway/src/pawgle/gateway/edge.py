@@ -65,6 +65,9 @@ def caddy_process(
     config_file.touch(mode=0o600)
     config_file.write_text(json.dumps(config, indent=1))
     env = {**os.environ, "XDG_DATA_HOME": str(config_dir), "XDG_CONFIG_HOME": str(config_dir)}
+    # Go's collector at its default (GOGC=100) runs every few thousand proxied requests; at 400 it runs a
+    # quarter as often for a few more MB of heap. An operator's own GOGC wins.
+    env.setdefault("GOGC", "400")
     process = subprocess.Popen(  # noqa: S603 - our own binary and file
         [caddy_binary(), "run", "--config", str(config_file)], env=env, preexec_fn=_die_with_parent
     )
