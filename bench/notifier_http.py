@@ -156,9 +156,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load_wrk(url: str, token: str, connections: int, duration_s: int = DURATION_S) -> dict[str, float]:
+def load_wrk(
+    url: str, token: str, connections: int, duration_s: int = DURATION_S, *, script: str | None = None
+) -> dict[str, float]:
     """wrk -t2 for duration_s seconds (the shared runner): requests, requests/s, p50 and p99 in ms, non-2xx."""
-    result = run_wrk(url, token, connections, duration_s)
+    result = run_wrk(url, token, connections, duration_s, script=script)
     return {
         "requests": result.requests,
         "rps": result.requests_per_s,

@@ -61,6 +61,17 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SEQUENTIAL = 300
 BERLIN_BOX = "13.30,52.45,13.50,52.60"
 DISTRICT_BOX = "13.40,52.50,13.42,52.52"
+# A different district of Berlin (where the seed clusters) on every request: never an answer the read lane kept.
+RANDOM_DISTRICTS_LUA = """
+math.randomseed(7)
+request = function()
+  local west = 13.1 + math.random() * 0.58
+  local south = 52.3 + math.random() * 0.38
+  local box = string.format("%.5f,%.5f,%.5f,%.5f", west, south, west + 0.02, south + 0.02)
+  local path = "/api/auth/pets/locations/?bbox=" .. box
+  return wrk.format("GET", path)
+end
+"""
 
 
 def app_factory() -> FastAPI:
@@ -233,17 +244,27 @@ def main() -> None:
                 tool = "wrk -t2" if load is load_wrk else "Python threads"
                 report(f"{os.cpu_count()} cores (shared machine; load average {os.getloadavg()[0]:.1f}), {tool}")
                 report(f"c=64, {DURATION_S} s a run, {RUNS} runs: min / median / max; CPU = the service's per request")
-                for label, url in (
-                    ("L1 default list, direct", base + "/api/auth/pets/locations/"),
-                    ("L1 default list, via the gateway", edge + "/api/auth/pets/locations/"),
-                    ("bbox of a city (1,000 of ~3,700), gateway", f"{edge}/api/auth/pets/locations/?bbox={BERLIN_BOX}"),
-                    ("bbox of a district (~20), gateway", f"{edge}/api/auth/pets/locations/?bbox={DISTRICT_BOX}"),
-                ):
+                lua = Path(tmp) / "districts.lua"
+                lua.write_text(RANDOM_DISTRICTS_LUA)
+                script = str(lua) if load is load_wrk else None
+                rows = [
+                    ("L1 default list, direct", base + "/api/auth/pets/locations/", None),
+                    ("L1 default list, via the gateway", edge + "/api/auth/pets/locations/", None),
+                    (
+                        "bbox of a city (1,000 of ~3,700), gateway",
+                        f"{edge}/api/auth/pets/locations/?bbox={BERLIN_BOX}",
+                        None,
+                    ),
+                    ("bbox of a district (~20), gateway", f"{edge}/api/auth/pets/locations/?bbox={DISTRICT_BOX}", None),
+                ]
+                if script:
+                    rows.append(("a new district every request, gateway", edge + "/api/auth/pets/locations/", script))
+                for label, url, lua_script in rows:
                     load(url, token, 8, 2)  # warm-up
                     p50s, p99s, rps, cpu = [], [], [], []
                     for _ in range(RUNS):
                         cpu_before = cpu_seconds(pid)
-                        figures = load(url, token, 64)
+                        figures = load(url, token, 64, script=lua_script) if lua_script else load(url, token, 64)
                         cpu.append((cpu_seconds(pid) - cpu_before) * 1000 / max(figures["requests"], 1))
                         p50s.append(figures["p50"])
                         p99s.append(figures["p99"])

@@ -86,11 +86,18 @@ def parse_wrk(out: str) -> WrkResult:
     )
 
 
-def run_wrk(url: str, token: str | None, connections: int, duration_s: int = DURATION_S) -> WrkResult:
-    """One `wrk -t2` run (keep-alive), authenticated when a token is given, from a browser's origin."""
+def run_wrk(
+    url: str, token: str | None, connections: int, duration_s: int = DURATION_S, *, script: str | None = None
+) -> WrkResult:
+    """One `wrk -t2` run (keep-alive), authenticated when a token is given, from a browser's origin.
+
+    `script`: a wrk Lua file (e.g. one that asks a different query on every request).
+    """
     command = ["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--latency", "-H", f"Origin: {ORIGIN}"]
     if token:
         command += ["-H", f"Authorization: Bearer {token}"]
+    if script:
+        command += ["-s", script]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True, timeout=duration_s + 30)
     return parse_wrk(out.stdout)
 
