@@ -63,7 +63,14 @@ BERLIN_BOX = "13.30,52.45,13.50,52.60"
 DISTRICT_BOX = "13.40,52.50,13.42,52.52"
 # A different district of Berlin (where the seed clusters) on every request: never an answer the read lane kept.
 RANDOM_DISTRICTS_LUA = """
-math.randomseed(7)
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("seed", threads)  -- each wrk thread its own sequence of districts
+end
+function init(args)
+  math.randomseed(7919 * seed)
+end
 request = function()
   local west = 13.1 + math.random() * 0.58
   local south = 52.3 + math.random() * 0.38
