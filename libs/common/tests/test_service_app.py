@@ -231,3 +231,22 @@ def test_metrics_show_dead_letters_and_consumer_lag(client: TestClient, service_
     metrics = client.get("/metrics").text
     assert "pawgle_consumer_pending{" in metrics
     assert "pawgle_events_handled_total{" in metrics
+
+
+def test_a_serving_process_freezes_its_startup_heap(database_url: str, nats_url: str, data_dir: Path) -> None:
+    """With settle_heap (every deployed process), startup's objects leave the collector's sight."""
+    import gc
+
+    settings = ServiceSettings(
+        service_name="settled", database_url=database_url, nats_url=nats_url, data_dir=data_dir, settle_heap=True
+    )
+    threshold = gc.get_threshold()
+    try:
+        with TestClient(create_service_app(settings, title="settled", migrations=MIGRATIONS)) as client:
+            assert client.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > 10_000
+            assert gc.get_threshold()[0] == 10_000
+    finally:
+        gc.unfreeze()  # this test process goes on starting apps
+        gc.set_threshold(*threshold)
+    assert ServiceSettings(service_name="x").settle_heap is False  # the test plugin's default, from the env

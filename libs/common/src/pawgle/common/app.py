@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -41,8 +42,24 @@ __all__ = ["create_service_app", "stop_tasks"]  # stop_tasks: kept importable fr
 
 # How often the bus gauges (outbox backlog, dead letters, consumers' broker counts) are read afresh.
 GAUGES_EVERY_S = 15.0
+# Allocations between two young-generation collections once a service is serving (CPython's default: 700).
+GC_GEN0_THRESHOLD = 10_000
 # How long a stopping app waits for workers to finish the step they are in before cancelling them.
 WORKER_STOP_TIMEOUT_S = 15.0
+
+
+def _settle_the_heap() -> None:
+    """Move everything built at startup out of the collector's sight, and let it run less often.
+
+    A service starts with a few hundred thousand long-lived objects (FastAPI, SQLAlchemy, pydantic,
+    onnxruntime bindings): each full collection walked them all, a pause of tens of milliseconds in the
+    middle of some request (a p99 outlier). Frozen, they are never scanned again; a request's garbage is
+    short-lived, so a larger first generation (the default collects every 700 allocations) collects it
+    with a fraction of the passes.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def create_service_app(
@@ -116,6 +133,8 @@ def create_service_app(
                 background.start(PeriodicJob("bus-gauges", gauges.refresh, every_s=GAUGES_EVERY_S))
                 for worker in workers(app) if workers else ():
                     background.start(worker)
+            if settings.settle_heap:
+                _settle_the_heap()
             log.info("%s ready", settings.service_name)
             yield
         finally:

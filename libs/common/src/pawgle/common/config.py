@@ -50,6 +50,9 @@ class ServiceSettings(BaseSettings):
     auto_migrate: bool = Field(True, validation_alias=_mesh("AUTO_MIGRATE"))
     consumer_max_deliveries: int = Field(5, ge=1, validation_alias=_mesh("CONSUMER_MAX_DELIVERIES"))
     run_workers: bool = Field(True, validation_alias=_mesh("RUN_WORKERS"))
+    # Freeze the heap built at startup out of the garbage collector's sight (see app._settle_the_heap): for a
+    # process serving one app. Off where one process starts many apps in turn (the test suite).
+    settle_heap: bool = Field(True, validation_alias=_mesh("SETTLE_HEAP"))
     # Shared by the gateway and the services: a request carrying it in X-Pawgle-Edge came through the gateway,
     # so its X-Pawgle-Client-Ip (the address the gateway decided) is believed. None: no header is believed.
     edge_secret: SecretStr | None = Field(None, validation_alias=_mesh("EDGE_SECRET"))

@@ -20,6 +20,9 @@ from pawgle.common.natsserver import NatsServer
 
 MYSQL_URL_ENV = "PAWGLE_TEST_MYSQL_URL"
 
+# A test process starts many apps in turn: none of them may freeze the heap (settings read it from here too).
+os.environ.setdefault("PAWGLE_SETTLE_HEAP", "false")
+
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:

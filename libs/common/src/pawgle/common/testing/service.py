@@ -58,6 +58,7 @@ def service_settings(
         "data_dir": data_dir,
         "database_url": database_url,
         "nats_url": nats_url,
+        "settle_heap": False,  # one test process starts many apps: nothing of theirs may be frozen
     }
     values.update(overrides)
     return settings_class(**values)
