@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -142,6 +143,19 @@ def test_events_from_two_processes_are_handled_once_by_two_processes(stack: Stac
     _wait_for(lambda: len(set(mailed())) == len(addresses), 90, "one mail per signup")
     time.sleep(2)  # a duplicate would arrive now
     assert sorted(mailed()) == sorted(addresses)
+
+
+def test_metrics_of_a_two_process_service_count_both_processes(stack: Stack) -> None:
+    """Whichever worker answers /metrics, it reports every worker's requests (prometheus multiprocess)."""
+    assert stack.record is not None
+    notifier = stack.record.services["notifier"].url
+    for _ in range(40):  # a new connection each: the two workers share the listening socket
+        assert httpx.get(f"{notifier}/healthz", timeout=30).status_code == 200
+    pattern = re.compile(r'^pawgle_http_requests_total\{[^}]*route="/healthz"[^}]*status="200"[^}]*\} (\S+)$', re.M)
+    for _ in range(4):
+        scraped = httpx.get(f"{notifier}/metrics", timeout=30).text
+        counts = [float(value) for value in pattern.findall(scraped)]
+        assert sum(counts) >= 40, counts
 
 
 def test_a_killed_service_is_restarted_while_the_others_keep_serving(stack: Stack) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -79,6 +80,10 @@ class Child:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        metrics_dir = self.env.get("PROMETHEUS_MULTIPROC_DIR")
+        if metrics_dir:  # a fresh start of the whole service: its counters start again (as a pod's would)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            Path(metrics_dir).mkdir(parents=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and binaries
             self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -255,6 +260,10 @@ def start_mesh(mesh: Mesh) -> StackRecord:
     workers = {name: default_workers(name) for name in mesh.services}
     for name in mesh.services:
         env = {**base_env, "PAWGLE_NATS_URL": nats.url_for(name), "PAWGLE_AUTO_MIGRATE": "false"}
+        if workers[name] > 1:  # /metrics then adds up every worker's counters (see telemetry._registry)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(data_dir / "metrics" / name)
+        else:
+            env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         child = Child(
             name,
             mesh.uvicorn_command(f"pawgle.{name}.main:create_app", ports[name], workers[name]),

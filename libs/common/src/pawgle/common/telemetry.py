@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -15,7 +16,16 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter("pawgle_http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"])
@@ -25,7 +35,10 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-OUTBOX_BACKLOG = Gauge("pawgle_outbox_backlog", "Outbox events not yet acknowledged by JetStream", ["service"])
+# Backlog gauges: every worker process of a service reads the same tables and consumers: one value, the largest.
+OUTBOX_BACKLOG = Gauge(
+    "pawgle_outbox_backlog", "Outbox events not yet acknowledged by JetStream", ["service"], multiprocess_mode="max"
+)
 OUTBOX_PUBLISHED = Counter("pawgle_outbox_published_total", "Outbox events published", ["service"])
 EVENTS_HANDLED = Counter("pawgle_events_handled_total", "Events handled by consumers", ["consumer", "outcome"])
 EVENT_HANDLE_LATENCY = Histogram(
@@ -34,8 +47,18 @@ EVENT_HANDLE_LATENCY = Histogram(
     ["consumer"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-CONSUMER_LAG = Gauge("pawgle_consumer_pending", "Events waiting for a consumer (JetStream num_pending)", ["consumer"])
-DEAD_LETTERS = Gauge("pawgle_dead_letters_open", "Events parked after max deliveries, not yet retried", ["consumer"])
+CONSUMER_LAG = Gauge(
+    "pawgle_consumer_pending",
+    "Events waiting for a consumer (JetStream num_pending)",
+    ["consumer"],
+    multiprocess_mode="max",
+)
+DEAD_LETTERS = Gauge(
+    "pawgle_dead_letters_open",
+    "Events parked after max deliveries, not yet retried",
+    ["consumer"],
+    multiprocess_mode="max",
+)
 DEAD_LETTERED = Counter("pawgle_dead_lettered_total", "Events parked after max deliveries", ["consumer"])
 
 _configured_service: str | None = None
@@ -235,5 +258,20 @@ def instrument_app(app: FastAPI, *, service: str) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        """Prometheus metrics of this process."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus metrics of this service: of all its worker processes when it runs several."""
+        return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+def _registry() -> CollectorRegistry:
+    """The process's registry, or, under several worker processes, all of theirs merged.
+
+    The launcher gives a service with several workers a `PROMETHEUS_MULTIPROC_DIR` (emptied at each start):
+    prometheus_client then keeps every process's values in files there, and whichever worker answers
+    /metrics reports the sum of counters and histograms over all of them (gauges as their
+    `multiprocess_mode` says). A cluster runs one process per pod and never sets it.
+    """
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
