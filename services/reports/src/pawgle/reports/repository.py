@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,12 +47,11 @@ _CONVERSATION_REPORTS = select(ReportViewer.report_id).where(ReportViewer.user_i
 def active_reports(session: Session, query: MapQuery) -> Sequence[Row[Any]]:
     """Active, unexpired reports newest first, as read-only rows of every column."""
     if query.bbox is None and query.species is None and query.after is None:
-        return session.execute(_ACTIVE_LIST, params={"statuses": list(query.statuses), "limit": query.limit}).all()
-    return session.execute(_map_statement(_COLUMNS, query)).all()
-
-
-# What a map list needs to know of each report before rendering it (all in the map-cell index).
-_KEYS = [Report.id, Report.reporter_id, Report.pet_owner_id]
+        return (
+            session.connection().execute(_ACTIVE_LIST, {"statuses": list(query.statuses), "limit": query.limit}).all()
+        )
+    statement, params = _map_statement("all", query)
+    return session.connection().execute(statement, params).all()
 
 
 def active_report_keys(session: Session, query: MapQuery) -> Sequence[Row[tuple[int, int, int | None]]]:
@@ -60,50 +60,86 @@ def active_report_keys(session: Session, query: MapQuery) -> Sequence[Row[tuple[
     Unpacked as tuples, read through the session's connection, no timestamps: reading a thousand ORM rows' attributes
     or parsing their datetimes costs milliseconds.
     """
-    return session.connection().execute(_map_statement(_KEYS, query)).all()
+    statement, params = _map_statement("keys", query)
+    return session.connection().execute(statement, params).all()
 
 
 def reported_at_of(session: Session, report_id: int) -> datetime | None:
-    return session.execute(select(Report.reported_at).where(Report.id == report_id)).scalar()
+    return session.connection().execute(_REPORTED_AT, {"id": report_id}).scalar()
 
 
 def reports_by_id(session: Session, ids: Sequence[int]) -> dict[int, Row[Any]]:
     """Every column of these reports, by id."""
     found: dict[int, Row[Any]] = {}
+    connection = session.connection()
     for start in range(0, len(ids), 500):
-        statement = select(*_COLUMNS).where(col(Report.id).in_(ids[start : start + 500]))
-        found.update((row.id, row) for row in session.execute(statement))
+        found.update((row.id, row) for row in connection.execute(_BY_IDS, {"ids": list(ids[start : start + 500])}))
     return found
 
 
-def _map_statement(columns: Sequence[Any], query: MapQuery) -> Any:
+# What a map list needs to know of each report before rendering it (all in the map-cell index).
+_KEYS = [Report.id, Report.reporter_id, Report.pet_owner_id]
+_REPORTED_AT_TYPE = Report.__table__.c.reported_at.type  # a cursor's time, bound as the column stores it
+_REPORTED_AT = select(Report.reported_at).where(Report.id == bindparam("id"))
+_BY_IDS = select(*_COLUMNS).where(col(Report.id).in_(bindparam("ids", expanding=True)))
+
+
+def _map_statement(columns: str, query: MapQuery) -> tuple[Any, dict[str, Any]]:
+    """The statement of a map query and its parameters; one statement per shape, built once.
+
+    Building a SQLAlchemy statement (its comparisons, its cache key) cost more than SQLite takes to answer a
+    district's query; the values (statuses, the box's cells, its corners, species, cursor) are bound.
+    """
+    params: dict[str, Any] = {"statuses": list(query.statuses), "limit": query.limit}
+    box, cells = "none", None
+    if query.bbox is not None:
+        west, south, east, north = query.bbox
+        box = "plain" if west <= east else "antimeridian"
+        cells = cells_in(*query.bbox)  # None: too many cells for an index lookup (a continent)
+        params.update(west=west, south=south, east=east, north=north)
+        if cells is not None:
+            params["cells"] = cells
+    if query.species is not None:
+        params["species"] = query.species.lower()
+    if query.after is not None:
+        params["after_at"], params["after_id"] = query.after
+    shape = _map_shape(columns, box, cells is not None, query.species is not None, query.after is not None)
+    return shape, params
+
+
+@functools.cache
+def _map_shape(columns: str, box: str, by_cells: bool, species: bool, after: bool) -> Any:
     not_expired = col(Report.expired_at).is_(None)
-    cells = cells_in(*query.bbox) if query.bbox is not None else None
-    if cells is not None:
+    if by_cells:
         # Wrapped so that no index on expired_at applies: the planner then reads the box's cells from the
         # map-cell index (which holds everything a list needs) instead of walking every report newest first.
         not_expired = func.coalesce(Report.expired_at, null()).is_(None)
-    statement = select(*columns).where(col(Report.status).in_(query.statuses), not_expired)
-    if cells is not None:
-        statement = statement.where(col(Report.map_cell).in_(cells))
-    if query.bbox is not None:
-        west, south, east, north = query.bbox
-        statement = statement.where(col(Report.map_lat).between(south, north))
-        if west <= east:
-            statement = statement.where(col(Report.map_lon).between(west, east))
+    statement = select(*(_KEYS if columns == "keys" else _COLUMNS)).where(
+        col(Report.status).in_(bindparam("statuses", expanding=True)), not_expired
+    )
+    if by_cells:
+        statement = statement.where(col(Report.map_cell).in_(bindparam("cells", expanding=True)))
+    if box != "none":
+        statement = statement.where(col(Report.map_lat).between(bindparam("south"), bindparam("north")))
+        if box == "plain":
+            statement = statement.where(col(Report.map_lon).between(bindparam("west"), bindparam("east")))
         else:  # a box across the antimeridian
-            statement = statement.where(or_(col(Report.map_lon) >= west, col(Report.map_lon) <= east))
-    if query.species is not None:
-        species = query.species.lower()
+            statement = statement.where(
+                or_(col(Report.map_lon) >= bindparam("west"), col(Report.map_lon) <= bindparam("east"))
+            )
+    if species:
         statement = statement.where(
             or_(
-                func.lower(Report.pet_type) == species,
-                and_(col(Report.pet_type).is_(None), func.lower(Report.type) == species),
+                func.lower(Report.pet_type) == bindparam("species"),
+                and_(col(Report.pet_type).is_(None), func.lower(Report.type) == bindparam("species")),
             )
         )
-    if query.after is not None:
-        statement = statement.where(tuple_(Report.reported_at, Report.id) < tuple_(*query.after))
-    return statement.order_by(col(Report.reported_at).desc(), col(Report.id).desc()).limit(query.limit)
+    if after:
+        statement = statement.where(
+            tuple_(Report.reported_at, Report.id)
+            < tuple_(bindparam("after_at", type_=_REPORTED_AT_TYPE), bindparam("after_id"))
+        )
+    return statement.order_by(col(Report.reported_at).desc(), col(Report.id).desc()).limit(bindparam("limit"))
 
 
 def reports_of(session: Session, user_id: int, *, limit: int) -> Sequence[Row[Any]]:
