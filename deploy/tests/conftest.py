@@ -18,6 +18,7 @@ TELEMETRY = REPO / "libs/common/src/pawgle/common/telemetry.py"
 # Metrics defined beside what they count (the photo pipeline's stored and rejected uploads).
 OTHER_METRICS = (
     REPO / "libs/common/src/pawgle/common/photos/pipeline.py",
+    REPO / "libs/common/src/pawgle/common/fastpath.py",
     REPO / "services/embeddings/src/pawgle/embeddings/metrics.py",
     REPO / "services/reports/src/pawgle/reports/metrics.py",
     REPO / "services/chat/src/pawgle/chat/metrics.py",
