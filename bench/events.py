@@ -30,7 +30,7 @@ from bench.stats import percentile, report
 from pawgle.common.bus.connection import connect_bus
 from pawgle.common.bus.relay import OutboxRelay
 from pawgle.common.bus.streams import ensure_streams
-from pawgle.common.db import make_engine
+from pawgle.common.db import make_engine, read_only
 from pawgle.common.natsserver import NatsServer, nats_server_binary
 from pawgle.common.testing.probe import latencies_us, migrate_probe_db, publish_pings, tally_count
 from pawgle.common.workers import stop_tasks
@@ -108,13 +108,29 @@ def describe_environment(root: Path, engine: Engine) -> None:
     )
 
 
+def _keys_seen(engine: Engine) -> int:
+    """How many keys the consumer has counted so far, in O(log n): the tally's rowids only grow (no
+    deletes; a key seen again updates its row), so the largest is the number of keys. `count(*)` would
+    scan the table every poll and charge the producer's CPU with the benchmark's own polling."""
+    with read_only(engine).connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(max(rowid), 0) FROM probe_tally")).scalar_one())
+
+
 async def _wait_for(engine: Engine, count: int, timeout_s: float) -> float:
     deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
-        if await asyncio.to_thread(tally_count, engine) >= count:
+        if await asyncio.to_thread(_keys_seen, engine) >= count:
             return time.perf_counter()
         await asyncio.sleep(0.01)
     raise TimeoutError(f"only {tally_count(engine)} of {count} events handled in {timeout_s} s")
+
+
+def _check_exactly_once(engine: Engine, count: int) -> None:
+    """Every event had its effect once: `count` keys, one hit each (a figure from a lossy run is no figure)."""
+    with read_only(engine).connect() as conn:
+        keys, hits = conn.execute(text("SELECT count(*), coalesce(sum(hits), 0) FROM probe_tally")).one()
+    if keys != count or hits != count:
+        raise AssertionError(f"expected {count} keys with one hit each, found {keys} keys and {hits} hits")
 
 
 NATS_PID: int | None = None
@@ -152,6 +168,8 @@ async def _run_case(root: Path, name: str, nats_url: str, case: Case) -> dict[st
         meter = CpuMeter({"producer": None, "consumer": consumer.pid, "nats-server": NATS_PID})
         figures = await case(producer_db, consumer_db)
         cpu = meter.per_event_ms(int(figures["events"]))
+        await asyncio.sleep(0.5)  # a duplicate delivered late would land now
+        _check_exactly_once(consumer_db, int(figures["events"]) + 1)  # + the warm-up event
         return figures | {f"cpu_{k}": v for k, v in cpu.items()}
     finally:
         await stop_tasks([relay_task])

