@@ -1,11 +1,11 @@
-"""A continuous pull from a durable JetStream consumer: messages arrive as they are published.
+"""A continuous pull from a durable JetStream consumer: the next batch is delivered while one is handled.
 
-nats-py's `fetch(n)` returns at once when messages are waiting, but when it has to wait it returns only
-once all n arrived or its timeout ran out, so at a moderate rate the first event of a batch waited up to
-the whole timeout (most of the event path's p95 at 500 events/s). Here, as nats.go's `Consume` does, the
-consumer keeps between one and two batches asked for ahead (its credit), in pull requests that stay open
-on the server; every message lands in a buffer the moment it arrives and `next_batch` hands over whatever
-is there as soon as there is anything.
+nats-py's `fetch(n)` sends a pull request per batch and then waits for each message with its own
+timer (`wait_for` on a queue), so a consumer paid a request round trip between batches and a timer per
+event: measured, `fetch` took 0.26 ms of CPU per event against 0.15-0.18 here. As nats.go's `Consume`
+does, the feed keeps between one and two batches asked for ahead (its credit) in pull requests that stay
+open on the server; messages land in a buffer as they arrive and `next_batch` hands over whatever is
+there as soon as there is anything.
 
 The credit is counted exactly: each message takes one, and a request the server ends unfulfilled (408
 when it expires, 404) says how many it still owed (Nats-Pending-Messages). Anything the count cannot
