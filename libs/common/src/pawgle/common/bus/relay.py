@@ -57,6 +57,8 @@ _SELECT_LEASED = (
     .order_by(_C.seq)
 )
 _NO_HEADERS = "{}"
+# How long acknowledged rows may wait, unmarked, for the next claim to mark them published.
+_SETTLE_WITHIN_S = 0.05
 
 
 class PendingEvent(NamedTuple):
@@ -129,6 +131,9 @@ class OutboxRelay(WakeableLoop):
         self._ack_prefix = ""
         self._batches: dict[int, _Acks] = {}
         self._batch_ids = itertools.count()
+        # Rows the loop published whose marking as published rides on its next claim (see _publish_step).
+        self._unsettled: list[int] = []
+        self._claim_failing = False
 
     async def run(self) -> None:
         unsubscribe = on_commit_wake(self.engine, OUTBOX_TOPIC, self.wake)
@@ -136,6 +141,12 @@ class OutboxRelay(WakeableLoop):
             await super().run()
         finally:
             unsubscribe()
+            if self._unsettled:
+                try:
+                    await asyncio.to_thread(run_with_retries, lambda: self._settle(self._unsettled, []))
+                    self._unsettled = []
+                except Exception:  # noqa: BLE001 - they go out again once their lease ends (JetStream deduplicates)
+                    log.warning("outbox relay: published rows left unmarked at stop", exc_info=True)
             if self._ack_sub is not None:
                 sub, self._ack_sub = self._ack_sub, None
                 try:
@@ -147,22 +158,44 @@ class OutboxRelay(WakeableLoop):
         """One cycle of the loop: a full batch means more may wait (go again at once); a partial one, sleep.
 
         The sleep ends at once if a commit woke the relay meanwhile, so nothing waits for the poll, and
-        the loop does not spend a write transaction on a claim that would find nothing.
+        the loop does not spend a write transaction on a claim that would find nothing. Acknowledged rows
+        are marked published in the next cycle's claim transaction (one write transaction and one thread
+        hop per cycle instead of two); when no commit wakes the relay within `_SETTLE_WITHIN_S`, its sleep
+        ends then and that claim marks them (see `sleep`). A relay that dies first only sends them again
+        once their lease ends, which JetStream's de-duplication absorbs.
         """
-        published = await self.publish_pending()
-        return published if published >= self.batch_size else 0
+        return await self._cycle(defer_settling=True)
+
+    async def sleep(self, seconds: float) -> None:
+        """The loop's sleep, cut to `_SETTLE_WITHIN_S` while rows wait to be marked (unless claims fail)."""
+        if self._unsettled and not self._claim_failing:
+            seconds = min(seconds, _SETTLE_WITHIN_S)
+        await super().sleep(seconds)
 
     async def publish_pending(self) -> int:
         """Claim one batch, publish it and record the acknowledgements; returns how many were published."""
-        rows = await asyncio.to_thread(run_with_retries, self._claim_batch)
+        return await self._cycle(defer_settling=False)
+
+    async def _cycle(self, *, defer_settling: bool) -> int:
+        previous = self._unsettled
+        try:
+            rows = await asyncio.to_thread(run_with_retries, lambda: self._claim_batch(settle_first=previous))
+        except Exception:
+            self._claim_failing = True  # back off as the loop does; the rows stay to be marked
+            raise
+        self._claim_failing = False
+        self._unsettled = []
         if not rows:
             return 0
         errors = await self._publish_batch(rows)
         done = [row.seq for row, error in zip(rows, errors, strict=True) if error is None]
         failed = [row.seq for row, error in zip(rows, errors, strict=True) if error is not None]
+        self._published.inc(len(done))
+        if defer_settling and not failed:
+            self._unsettled = done
+            return len(done) if len(rows) >= self.batch_size else 0
         # Settling must not be lost to a deadlock: published rows would stay leased and go out again later.
         await asyncio.to_thread(run_with_retries, lambda: self._settle(done, failed))
-        self._published.inc(len(done))
         if failed:
             first_error = next(error for error in errors if error is not None)
             log.warning("outbox publish failed for %d events: %r", len(failed), first_error)
@@ -218,8 +251,10 @@ class OutboxRelay(WakeableLoop):
                 error = RuntimeError(f"JetStream refused the event: {answer['error']}")
         acks.settle(int(position), error)
 
-    def _claim_batch(self) -> list[PendingEvent]:
+    def _claim_batch(self, settle_first: list[int] | None = None) -> list[PendingEvent]:
         """Lease up to `batch_size` due rows (free or with an expired lease) in one short transaction.
+
+        `settle_first`: rows of the previous cycle to mark published in the same transaction.
 
         Two relays racing for the same rows both run the guarded UPDATE; only the rows whose lease was
         still free when each UPDATE ran become theirs. When the UPDATE matched every row selected (always
@@ -228,6 +263,8 @@ class OutboxRelay(WakeableLoop):
         now = utcnow()
         owner = f"{self.owner}:{new_ulid()}"
         with self.engine.begin() as conn:
+            if settle_first:
+                _mark_published(conn, settle_first, now)
             due = [PendingEvent(*row) for row in conn.execute(_SELECT_DUE, {"now": now, "limit": self.batch_size})]
             if not due:
                 return []
@@ -245,12 +282,7 @@ class OutboxRelay(WakeableLoop):
         now = utcnow()
         with self.engine.begin() as conn:
             if done:
-                conn.execute(
-                    update(_OUTBOX)
-                    .where(_C.seq.in_(bindparam("seqs", expanding=True)))
-                    .values(published_at=now, lease_owner=None, lease_until=None),
-                    {"seqs": done},
-                )
+                _mark_published(conn, done, now)
             if failed:
                 # Retry soon, not after the whole lease.
                 conn.execute(
@@ -279,6 +311,17 @@ class OutboxRelay(WakeableLoop):
                 )
             )
             session.commit()
+
+
+_MARK_PUBLISHED = (
+    update(_OUTBOX)
+    .where(_C.seq.in_(bindparam("seqs", expanding=True)))
+    .values(published_at=bindparam("now"), lease_owner=None, lease_until=None)
+)
+
+
+def _mark_published(conn: Connection, seqs: list[int], now: datetime) -> None:
+    conn.execute(_MARK_PUBLISHED, {"seqs": seqs, "now": now})
 
 
 def _rowcount(result: Any) -> int:
