@@ -162,7 +162,7 @@ def _run_batch(
     return results
 
 
-_INBOX = InboxEntry.__table__  # type: ignore[attr-defined]
+_INBOX = InboxEntry.__table__
 _SELECT_HANDLED = core_select(_INBOX.c.event_id).where(
     _INBOX.c.consumer == bindparam("consumer"), _INBOX.c.event_id.in_(bindparam("ids", expanding=True))
 )

@@ -24,7 +24,7 @@ from pawgle.common.telemetry import current_trace_headers
 from pawgle.common.workqueue import wake_after_commit
 
 OUTBOX_TOPIC = "outbox"
-_INSERT_OUTBOX_ROW = insert(OutboxEvent.__table__)  # type: ignore[attr-defined]
+_INSERT_OUTBOX_ROW = insert(OutboxEvent.__table__)
 _COLUMNS = ("event_id", "subject", "payload", "headers", "created_at", "attempts")
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 _SQL_BY_PARAMSTYLE: dict[str, str] = {

@@ -35,7 +35,7 @@ from pawgle.common.workqueue import on_commit_wake
 
 log = logging.getLogger(__name__)
 
-_OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
+_OUTBOX = OutboxEvent.__table__
 _C = _OUTBOX.c
 _DUE = _C.published_at.is_(None)
 _FREE = or_(_C.lease_until.is_(None), _C.lease_until < bindparam("now"))
@@ -265,7 +265,7 @@ class OutboxRelay(WakeableLoop):
         with self.engine.begin() as conn:
             if settle_first:
                 _mark_published(conn, settle_first, now)
-            due = [PendingEvent(*row) for row in conn.execute(_SELECT_DUE, {"now": now, "limit": self.batch_size})]
+            due = _pending(conn.execute(_SELECT_DUE, {"now": now, "limit": self.batch_size}))
             if not due:
                 return []
             leased = _rowcount(
@@ -329,7 +329,11 @@ def _rowcount(result: Any) -> int:
 
 
 def _read_leased(conn: Connection, owner: str) -> list[PendingEvent]:
-    return [PendingEvent(*row) for row in conn.execute(_SELECT_LEASED, {"owner": owner})]
+    return _pending(conn.execute(_SELECT_LEASED, {"owner": owner}))
+
+
+def _pending(rows: Any) -> list[PendingEvent]:
+    return [PendingEvent(*row) for row in rows]
 
 
 def outbox_backlog(engine: Engine) -> int:
