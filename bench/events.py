@@ -6,6 +6,9 @@ printed as min-median-max. As deployed, producer and consumer are separate servi
 (writer + outbox relay) runs in this process on its own SQLite file, the consumer in a child process on
 another. The figures depend on what the first lines print: cores and load (the machine may be shared),
 the filesystem of the data folder (tmpfs vs a disk), SQLite's journal and sync modes, the batch sizes.
+Each paced latency is split at the time JetStream stored the event (the stream's own timestamp): commit →
+stored is the producer's share (writer, relay wake-up, claim, publish), stored → handled the consumer's
+(pull, decode, handler, commit). Every run checks that each event had exactly one effect.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import orjson
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -30,9 +36,10 @@ from bench.stats import percentile, report
 from pawgle.common.bus.connection import connect_bus
 from pawgle.common.bus.relay import OutboxRelay
 from pawgle.common.bus.streams import ensure_streams
-from pawgle.common.db import make_engine
+from pawgle.common.db import make_engine, read_only
+from pawgle.common.events.mesh import Pinged
 from pawgle.common.natsserver import NatsServer, nats_server_binary
-from pawgle.common.testing.probe import latencies_us, migrate_probe_db, publish_pings, tally_count
+from pawgle.common.testing.probe import latencies_us_by_key, migrate_probe_db, publish_pings, tally_count
 from pawgle.common.workers import stop_tasks
 
 # The defaults are the published figures' settings; the env lets one compare (PAWGLE_BENCH_CONSUMER_BATCH=8).
@@ -44,7 +51,7 @@ PACED_SECONDS = 10
 CONSUMER_BATCH = int(os.environ.get("PAWGLE_BENCH_CONSUMER_BATCH", "256"))
 RELAY_BATCH = int(os.environ.get("PAWGLE_BENCH_RELAY_BATCH", "256"))
 
-Case = Callable[[Engine, Engine], Awaitable[dict[str, float]]]
+Case = Callable[[Engine, Engine, JetStreamContext], Awaitable[dict[str, float]]]
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -108,13 +115,29 @@ def describe_environment(root: Path, engine: Engine) -> None:
     )
 
 
+def _keys_seen(engine: Engine) -> int:
+    """How many keys the consumer has counted so far, in O(log n): the tally's rowids only grow (no
+    deletes; a key seen again updates its row), so the largest is the number of keys. `count(*)` would
+    scan the table every poll and charge the producer's CPU with the benchmark's own polling."""
+    with read_only(engine).connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(max(rowid), 0) FROM probe_tally")).scalar_one())
+
+
 async def _wait_for(engine: Engine, count: int, timeout_s: float) -> float:
     deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
-        if await asyncio.to_thread(tally_count, engine) >= count:
+        if await asyncio.to_thread(_keys_seen, engine) >= count:
             return time.perf_counter()
         await asyncio.sleep(0.01)
     raise TimeoutError(f"only {tally_count(engine)} of {count} events handled in {timeout_s} s")
+
+
+def _check_exactly_once(engine: Engine, count: int) -> None:
+    """Every event had its effect once: `count` keys, one hit each (a figure from a lossy run is no figure)."""
+    with read_only(engine).connect() as conn:
+        keys, hits = conn.execute(text("SELECT count(*), coalesce(sum(hits), 0) FROM probe_tally")).one()
+    if keys != count or hits != count:
+        raise AssertionError(f"expected {count} keys with one hit each, found {keys} keys and {hits} hits")
 
 
 NATS_PID: int | None = None
@@ -150,8 +173,10 @@ async def _run_case(root: Path, name: str, nats_url: str, case: Case) -> dict[st
         publish_pings(producer_db, ["warm-up"])
         await _wait_for(consumer_db, 1, 60)
         meter = CpuMeter({"producer": None, "consumer": consumer.pid, "nats-server": NATS_PID})
-        figures = await case(producer_db, consumer_db)
+        figures = await case(producer_db, consumer_db, js)
         cpu = meter.per_event_ms(int(figures["events"]))
+        await asyncio.sleep(0.5)  # a duplicate delivered late would land now
+        _check_exactly_once(consumer_db, int(figures["events"]) + 1)  # + the warm-up event
         return figures | {f"cpu_{k}": v for k, v in cpu.items()}
     finally:
         await stop_tasks([relay_task])
@@ -162,7 +187,7 @@ async def _run_case(root: Path, name: str, nats_url: str, case: Case) -> dict[st
         consumer_db.dispose()
 
 
-async def flood(producer_db: Engine, consumer_db: Engine) -> dict[str, float]:
+async def flood(producer_db: Engine, consumer_db: Engine, js: JetStreamContext) -> dict[str, float]:
     keys = [f"t{i}" for i in range(THROUGHPUT_EVENTS)]
     started = time.perf_counter()
     writer = asyncio.create_task(asyncio.to_thread(publish_pings, producer_db, keys, per_transaction=PER_TRANSACTION))
@@ -171,7 +196,30 @@ async def flood(producer_db: Engine, consumer_db: Engine) -> dict[str, float]:
     return {"events_per_s": len(keys) / (finished - started), "events": len(keys)}
 
 
-async def paced(producer_db: Engine, consumer_db: Engine) -> dict[str, float]:
+async def stored_after_ms(js: JetStreamContext, key_prefix: str) -> dict[str, float]:
+    """Per key, commit → stored in JetStream (the stream's own timestamp), which splits each event's
+    latency into the producer's part (writer, relay, broker) and the consumer's (pull, handler, commit)."""
+    sub = await js.pull_subscribe(
+        Pinged.event_type,
+        stream="MESH",
+        config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, mem_storage=True),
+    )
+    stored: dict[str, float] = {}
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(1000, timeout=1.0)
+            except TimeoutError:
+                return stored
+            for msg in msgs:
+                data = orjson.loads(msg.data)["data"]
+                if data["key"].startswith(key_prefix):
+                    stored[data["key"]] = (msg.metadata.timestamp.timestamp() * 1e9 - data["sent_at_ns"]) / 1e6
+    finally:
+        await sub.unsubscribe()
+
+
+async def paced(producer_db: Engine, consumer_db: Engine, js: JetStreamContext) -> dict[str, float]:
     total = PACED_RATE * PACED_SECONDS
 
     def write_paced() -> None:
@@ -187,8 +235,19 @@ async def paced(producer_db: Engine, consumer_db: Engine) -> dict[str, float]:
     thread.start()
     await _wait_for(consumer_db, total + 1, 180)
     thread.join()
-    lat_ms = [us / 1000 for us in latencies_us(consumer_db, key_prefix="p")]
-    return {f"p{q}": percentile(lat_ms, q) for q in (50, 95, 99)} | {"max": max(lat_ms), "events": total}
+    lat_ms = {key: us / 1000 for key, us in latencies_us_by_key(consumer_db, key_prefix="p").items()}
+    stored = await stored_after_ms(js, "p")
+    producer_part = [stored[key] for key in lat_ms if key in stored]
+    consumer_part = [total_ms - stored[key] for key, total_ms in lat_ms.items() if key in stored]
+    figures = {f"p{q}": percentile(list(lat_ms.values()), q) for q in (50, 95, 99)}
+    return figures | {
+        "max": max(lat_ms.values()),
+        "events": total,
+        "producer_p50": percentile(producer_part, 50),
+        "producer_p95": percentile(producer_part, 95),
+        "consumer_p50": percentile(consumer_part, 50),
+        "consumer_p95": percentile(consumer_part, 95),
+    }
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -206,7 +265,9 @@ async def _bench(root: Path, nats_url: str) -> None:
         cpu = {k.removeprefix("cpu_"): v for k, v in flow.items() if k.startswith("cpu_")}
         report(
             f"run {run}: {flow['events_per_s']:,.0f} events/s end to end; at {PACED_RATE}/s "
-            f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms; "
+            f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms "
+            f"(commit → stored p50 {lat['producer_p50']:.1f} / p95 {lat['producer_p95']:.1f} ms, stored → handled "
+            f"p50 {lat['consumer_p50']:.1f} / p95 {lat['consumer_p95']:.1f} ms); "
             "CPU per event: "
             + ", ".join(f"{k} {v:.3f} ms" for k, v in cpu.items())
             + f" (bound on {os.cpu_count()} idle cores: {os.cpu_count() * 1000 / sum(cpu.values()):,.0f} events/s)"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from pawgle.common.bus.consumer import ConsumerRunner, Outcome
 from pawgle.common.bus.deadletters import discard_dead_letter, list_dead_letters, retry_dead_letter
+from pawgle.common.bus.pull import PullFeed
 from pawgle.common.bus.relay import OutboxRelay
 from pawgle.common.events import encode_event, new_event
 from pawgle.common.events.mesh import Pinged
@@ -135,3 +137,59 @@ async def test_a_consumer_killed_mid_batch_loses_and_duplicates_nothing(
             child.kill()
         await stop(relay_task)
     assert tallies(engine) == dict.fromkeys(keys, 1)
+
+
+async def test_two_replicas_of_a_consumer_share_its_events_and_each_has_one_effect(
+    engine: Engine, nc: Client, service_name: str
+) -> None:
+    replicas = [ConsumerRunner(engine, nc, probe_consumer(service_name), batch_size=8) for _ in range(2)]
+    tasks = [asyncio.create_task(replica.run()) for replica in replicas]
+    relay_task = asyncio.create_task(OutboxRelay(engine, nc.jetstream(), service="test").run())
+    keys = [f"r{i}" for i in range(300)]
+    try:
+        await asyncio.sleep(0.3)  # both replicas have their pull requests open
+        await asyncio.to_thread(publish_pings, engine, keys, per_transaction=5)
+        await wait_until(lambda: all(key in tallies(engine) for key in keys))
+        await asyncio.sleep(0.5)  # a duplicate would land now
+    finally:
+        await stop(*tasks, relay_task)
+    counts = tallies(engine)
+    assert {counts[key] for key in keys} == {1}
+    assert all(replica.handled > 0 for replica in replicas)
+
+
+async def test_one_event_reaches_an_idle_consumer_through_its_open_pull_request(
+    engine: Engine, nc: Client, service_name: str
+) -> None:
+    # The feed counts what it asked for; a count gone wrong would hold the event until the silence
+    # guard re-asks (the requests' expiry + 2 s, past this test's bound).
+    runner = ConsumerRunner(engine, nc, probe_consumer(service_name), batch_size=256, fetch_timeout_s=30)
+    tasks = await run_pipeline(engine, nc, runner)
+    try:
+        await asyncio.sleep(0.5)  # idle, with its pull request open
+        publish_pings(engine, ["alone"])
+        await wait_until(lambda: "alone" in tallies(engine), timeout_s=3)
+    finally:
+        await stop(*tasks)
+    assert tallies(engine)["alone"] == 1
+
+
+async def test_the_feed_asks_again_once_its_pull_requests_expire(nc: Client, service_name: str) -> None:
+    spec = probe_consumer(service_name)
+    runner = ConsumerRunner(engine=None, nc=nc, spec=spec)  # type: ignore[arg-type]  # only its config is used
+    js = nc.jetstream()
+    await js.add_consumer(spec.stream, runner.consumer_config())
+    feed = PullFeed(nc, stream=spec.stream, durable=spec.name, batch=4, expires_s=0.3)
+    await feed.start()
+    try:
+        while await feed.next_batch(0.5):  # whatever the stream already holds (earlier tests' events)
+            pass
+        await asyncio.sleep(1.0)  # every request has expired (the server said so with a 408)
+        envelope = new_event(Pinged(key="late"), producer="test")
+        await js.publish("mesh.pinged", encode_event(envelope))
+        msgs = await feed.next_batch(2.0)
+        assert [json.loads(m.data)["id"] for m in msgs] == [envelope.id]
+        for msg in msgs:
+            await msg.ack()
+    finally:
+        await feed.close()

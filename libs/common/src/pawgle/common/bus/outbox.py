@@ -9,12 +9,13 @@ it for the service's engine (`set_producer`), so a service never spells its own 
 
 from __future__ import annotations
 
-import json
 import threading
 import weakref
 from typing import Any
 
+import orjson
 from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from pawgle.common.bus.tables import OutboxEvent, utcnow
@@ -24,6 +25,12 @@ from pawgle.common.workqueue import wake_after_commit
 
 OUTBOX_TOPIC = "outbox"
 _INSERT_OUTBOX_ROW = insert(OutboxEvent.__table__)
+_COLUMNS = ("event_id", "subject", "payload", "headers", "created_at", "attempts")
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_SQL_BY_PARAMSTYLE: dict[str, str] = {
+    style: f"INSERT INTO outbox ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
+    for style, mark in _PLACEHOLDER.items()
+}
 # A session may name its producer itself (session.info[PRODUCER_KEY]); otherwise its engine's is used.
 PRODUCER_KEY = "pawgle_producer"
 # Keyed weakly by the engine's pool: engines derived with execution_options() share their parent's pool
@@ -63,16 +70,36 @@ def add_event(session: Session, data: EventData, *, producer: str | None = None)
             "add_event: no producer for this session; use the service app's engine, or set_producer(engine, name)"
         )
     envelope = new_event(data, producer=name)
-    row = {
-        "event_id": envelope.id,
-        "subject": envelope.subject,
-        "payload": encode_event(envelope).decode(),
-        "headers": json.dumps(current_trace_headers()),
-        "created_at": utcnow(),
-        "attempts": 0,
-    }
-    # A plain INSERT on the session's connection: in its transaction (and savepoint) like an ORM add,
-    # without the ORM's per-object bookkeeping, which was most of the writer's cost per event.
-    session.connection().execute(_INSERT_OUTBOX_ROW, row)
+    trace_headers = current_trace_headers()
+    row = (
+        envelope.id,
+        envelope.subject,
+        encode_event(envelope).decode(),
+        orjson.dumps(trace_headers).decode() if trace_headers else "{}",
+        utcnow(),
+        0,
+    )
+    _insert_row(session.connection(), row)
     wake_after_commit(session, OUTBOX_TOPIC)
     return envelope
+
+
+def _insert_row(connection: Connection, row: tuple[Any, ...]) -> None:
+    """INSERT the row on the session's own database connection: in its transaction and savepoint.
+
+    Straight to the driver's cursor, as db.py's BEGIN is: SQLAlchemy's statement machinery (execution
+    context, parameter processing, result setup) cost ~0.1 ms per event, four times the INSERT itself.
+    A driver whose parameter style is not ? or %s goes through SQLAlchemy.
+    """
+    dbapi = connection.dialect.loaded_dbapi
+    sql = _SQL_BY_PARAMSTYLE.get(getattr(dbapi, "paramstyle", ""))
+    if sql is None:
+        connection.execute(_INSERT_OUTBOX_ROW, dict(zip(_COLUMNS, row, strict=True)))
+        return
+    if connection.dialect.name == "sqlite":  # stored as SQLAlchemy's DateTime stores it on SQLite
+        row = (*row[:4], row[4].isoformat(" ", "microseconds"), row[5])
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, row)
+    finally:
+        cursor.close()

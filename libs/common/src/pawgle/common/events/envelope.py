@@ -9,11 +9,11 @@ JSON-schema snapshot of every (type, version) and fails when a change needs a bu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from pawgle.common.ids import new_ulid
@@ -82,9 +82,22 @@ class UnknownEventError(ValueError):
     """The bytes are not an envelope of a registered event type (a poison message)."""
 
 
+# Parametrized once: `Envelope[X]` looks the class up in pydantic's cache on every call (~7 us).
+_DecodedEnvelope = Envelope[EventData]
+
+
 def new_event(data: D, *, producer: str) -> Envelope[D]:
     """Wrap a payload in an envelope with a fresh sortable id."""
-    return Envelope[D](type=data.event_type, version=data.version, producer=producer, data=data)
+    # Every field is made here from values already valid (the payload was validated when it was built),
+    # so validating them again would only cost time (a third of the writer's per-event CPU).
+    return Envelope.model_construct(
+        id=new_ulid(),
+        type=data.event_type,
+        version=data.version,
+        occurred_at=datetime.now(UTC),
+        producer=str(producer),
+        data=data,
+    )
 
 
 def encode_event(envelope: Envelope[Any]) -> bytes:
@@ -94,7 +107,7 @@ def encode_event(envelope: Envelope[Any]) -> bytes:
 def decode_event(raw: bytes | str) -> Envelope[EventData]:
     """Parse an envelope, upcast old versions and validate the payload against its registered model."""
     try:
-        doc = json.loads(raw)
+        doc = orjson.loads(raw)
         event_type = doc["type"]
         version = int(doc["version"])
         data = doc["data"]
@@ -113,7 +126,7 @@ def decode_event(raw: bytes | str) -> Envelope[EventData]:
         version += 1
     try:
         payload = model.model_validate(data)
-        return Envelope[EventData](
+        return _DecodedEnvelope(
             id=doc["id"],
             type=event_type,
             version=version,

@@ -122,8 +122,14 @@ def tally_count(engine: Engine) -> int:
 
 def latencies_us(engine: Engine, *, key_prefix: str = "") -> list[int]:
     """Publish-to-handler latency of each key starting with `key_prefix`."""
+    return list(latencies_us_by_key(engine, key_prefix=key_prefix).values())
+
+
+def latencies_us_by_key(engine: Engine, *, key_prefix: str = "") -> dict[str, int]:
+    """Publish-to-handler latency by key, for the keys starting with `key_prefix`."""
     with Session(read_only(engine)) as session:
-        return [row.latency_us for row in session.exec(select(ProbeTally)).all() if row.key.startswith(key_prefix)]
+        rows = session.exec(select(ProbeTally)).all()
+    return {row.key: row.latency_us for row in rows if row.key.startswith(key_prefix)}
 
 
 async def _consume_forever(
