@@ -357,7 +357,46 @@ def _trail_of_each_report(data_dir: Path, created: dict[int, float]) -> dict[int
     return trails
 
 
+def _listeners(port: int) -> set[int]:
+    """The processes listening on a loopback TCP port (from /proc/net/tcp and each process's sockets)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                    pids.add(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _check_own_ports(stack: Stack) -> None:
+    """Every service's port is held by that service's own processes, not another stack's.
+
+    The launcher picks free ports first and binds them seconds later (after the migrations); a stack started
+    meanwhile by someone else on the machine can take one, and its service then answers our /readyz and our
+    requests (with its own auth's keys: every token of ours a 401).
+    """
+    assert stack.record is not None
+    for name, endpoint in stack.record.services.items():
+        port = int(endpoint.url.rsplit(":", 1)[1])
+        group = stack.pgid(name)
+        holders = _listeners(port)
+        foreign = {pid for pid in holders if os.getpgid(pid) != group}
+        if foreign or not holders:
+            raise RuntimeError(
+                f"{name}'s port {port} is held by processes {sorted(foreign or holders)} outside its process group "
+                f"{group} (another stack took it before {name} bound it); run again"
+            )
+
+
 def _processes(stack: Stack) -> None:
+    _check_own_ports(stack)
     gateway, data_dir = stack.gateway, stack.data_dir
     owner = _sign_in_through_gateway(gateway, data_dir, "owner")
     finder = _sign_in_through_gateway(gateway, data_dir, "finder")

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlmodel import Session
 
 from pawgle.common.app import create_service_app
+from pawgle.common.db import read_only
 from pawgle.common.workers import Worker
 from pawgle.common.workqueue import on_commit_wake
 from pawgle.matcher import metrics, repository
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         async def gauge() -> None:
             def depth() -> int:
-                with Session(app.state.engine) as session:
+                with Session(read_only(app.state.engine)) as session:
                     return repository.pending_jobs(session)
 
             metrics.QUEUE_DEPTH.set(await asyncio.to_thread(depth))

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from pawgle.common.bus.rpc import RemoteError, call
-from pawgle.common.db import utcnow
+from pawgle.common.db import read_only, utcnow
 from pawgle.common.events.embeddings import NEAREST_CANDIDATES, NearestCandidates, NearestCandidatesRequest
 from pawgle.common.workers import WakeableLoop
 from pawgle.common.workqueue import new_lease_owner, release
@@ -130,6 +130,11 @@ class MatchingWorker:
         self, owner: str, limit: int
     ) -> tuple[list[MatchJob], list[list[NearestCandidatesRequest] | str | None]]:
         """Lease due jobs and say what to ask for each, in one transaction (one thread hop)."""
+        # Most wake-ups after a claim find nothing more: asking first in a read (on SQLite, one that never waits
+        # for a writer) keeps the write lock, which the consumers and the relay share, for actual work.
+        with Session(read_only(self.engine)) as probe:
+            if not repository.has_due_jobs(probe):
+                return [], []
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             jobs = repository.claim_jobs(session, owner=owner, limit=limit, lease_s=self.lease_s)
             now = utcnow()
