@@ -230,6 +230,12 @@ class MatchingWorker:
             except RemoteError as exc:
                 metrics.CANDIDATES_FAILED.labels(status=str(exc.status_code)).inc()
                 item = _Fetched(job, owner, claimed_at, request, error=exc)
+            except Exception as exc:  # noqa: BLE001 - the bus itself failed (closed, reconnecting): retried too
+                log.warning("candidates for %s %s: %r", job.kind, job.subject_id, exc)
+                metrics.CANDIDATES_FAILED.labels(status="503").inc()
+                error = RemoteError(503, f"The candidates query failed: {type(exc).__name__}.")
+                item = _Fetched(job, owner, claimed_at, request, error=error)
+        # Always handed on, whatever happened above: the settler is what frees this job's place in flight.
         self._answered.append(item)
         self._have_answers.set()
 
