@@ -22,6 +22,7 @@ pessimistic next to `make run`, where each service is its own process.
 from __future__ import annotations
 
 import asyncio
+import collections
 import email
 import email.policy
 import json
@@ -29,7 +30,6 @@ import math
 import os
 import re
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,14 +44,16 @@ from prometheus_client import REGISTRY
 from sqlmodel import Session
 
 from bench.stats import percentile, report
+from bench.wrk import Stack, child_pid, group_cpu_s
 from pawgle.common.db import make_engine
-from pawgle.common.natsserver import NatsServer, free_port
+from pawgle.common.natsserver import NatsServer
 from pawgle.common.testing.stack import running_stack, sign_up
 from pawgle.matcher.models import KnownPet
 
 RATE_PER_S = int(os.environ.get("BENCH_MATCHER_RATE", "10"))
 SECONDS = int(os.environ.get("BENCH_MATCHER_SECONDS", "15"))
 WARMUP = 3
+IDLE_S = 8.0
 PHOTOS = Path(__file__).parents[1] / "services" / "embeddings" / "tests" / "data" / "identities" / "950"
 CENTRE = (48.8566, 2.3522)
 SERVICES = ("auth", "pets", "reports", "embeddings", "matcher", "chat")
@@ -243,9 +245,25 @@ def _setup_owner(stack: Any) -> tuple[str, int]:
 
 # --- the stack as `make run` starts it: one process per service, Caddy in front ----------------------
 
+# Per found report, the moments each service wrote down itself (same machine, one clock), in path order.
+HOPS = (
+    ("201", "reports' 201 received by the load generator"),
+    ("filed", "report.filed written (reports' transaction)"),
+    ("filed_out", "report.filed published (reports' relay)"),
+    ("embed_in", "report.filed consumed by embeddings (its job queued)"),
+    ("embedded", "report.embedded written (job claimed, photo read, model, vectors stored)"),
+    ("embedded_out", "report.embedded published (embeddings' relay)"),
+    ("match_in", "report.embedded consumed by the matcher (its job queued)"),
+    ("matched", "match stored (worker: claim, candidates rpc, transaction)"),
+    ("found_out", "match.found published (matcher's relay)"),
+    ("chat_in", "match.found consumed by chat"),
+    ("conversation", "conversation stored (chat's transaction)"),
+)
+PROCESS_GROUPS = (*SERVICES, "notifier", "gateway")
+
 
 def _sign_in_through_gateway(gateway: str, data_dir: Path, username: str) -> str:
-    """Signup, the verification mail the notifier wrote (one .eml per message), the magic link."""
+    """Signup, the verification mail the notifier wrote (one .eml per message), the magic link, a refresh."""
     mail_dir = data_dir / "notifier" / "outbox-mail"
     body = {"username": username, "email": f"{username}@example.com", "password": "sturdy-Kite-42"}
     body["confirm_password"] = body["password"]
@@ -281,57 +299,189 @@ def _stamp(value: Any) -> float:
     return moment.replace(tzinfo=UTC).timestamp()
 
 
-def _outbox_times(data_dir: Path, service: str, subject: str, key: str) -> dict[int, float]:
-    rows = _rows(data_dir, service, f"SELECT payload, created_at FROM outbox WHERE subject = '{subject}'")
-    return {int(json.loads(payload)["data"][key]): _stamp(created) for payload, created in rows}
+def _outbox(data_dir: Path, service: str, subject: str, key: str) -> dict[int, tuple[str, float, float | None]]:
+    """key -> (event id, written, published) of one service's outbox rows of one subject."""
+    rows = _rows(
+        data_dir, service, f"SELECT event_id, payload, created_at, published_at FROM outbox WHERE subject = '{subject}'"
+    )
+    return {
+        int(json.loads(payload)["data"][key]): (event_id, _stamp(created), _stamp(published) if published else None)
+        for event_id, payload, created, published in rows
+    }
 
 
-def _processes(gateway: str, data_dir: Path) -> None:
+def _inbox(data_dir: Path, service: str, consumer: str) -> dict[str, float]:
+    """event id -> when `consumer` began handling it (its inbox row, written in the handler's transaction)."""
+    rows = _rows(data_dir, service, f"SELECT event_id, handled_at FROM inbox WHERE consumer = '{consumer}'")
+    return {event_id: _stamp(at) for event_id, at in rows}
+
+
+def _trail_of_each_report(data_dir: Path, created: dict[int, float]) -> dict[int, dict[str, float]]:
+    """Per found report that reached a conversation: the moment of every hop in HOPS."""
+    filed = _outbox(data_dir, "reports", "report.filed", "report_id")
+    embedded = _outbox(data_dir, "embeddings", "report.embedded", "report_id")
+    found = _outbox(data_dir, "matcher", "match.found", "match_id")
+    embed_in = _inbox(data_dir, "embeddings", "embeddings-report-filed")
+    match_in = _inbox(data_dir, "matcher", "matcher-report-embedded")
+    chat_in = _inbox(data_dir, "chat", "chat-match-found")
+    matches = {
+        r: (m, _stamp(at))
+        for m, r, at in _rows(data_dir, "matcher", "SELECT id, found_report_id, created_at FROM matches")
+    }
+    opened = dict(_rows(data_dir, "chat", "SELECT match_id, created_at FROM conversations WHERE match_id IS NOT NULL"))
+    trails = {}
+    for report_id, at_201 in created.items():
+        if report_id not in matches or report_id not in filed or report_id not in embedded:
+            continue
+        match_id, matched = matches[report_id]
+        if match_id not in opened or match_id not in found:
+            continue
+        filed_id, filed_at, filed_out = filed[report_id]
+        embedded_id, embedded_at, embedded_out = embedded[report_id]
+        found_id, _, found_out = found[match_id]
+        moments = {
+            "201": at_201,
+            "filed": filed_at,
+            "filed_out": filed_out,
+            "embed_in": embed_in.get(filed_id),
+            "embedded": embedded_at,
+            "embedded_out": embedded_out,
+            "match_in": match_in.get(embedded_id),
+            "matched": matched,
+            "found_out": found_out,
+            "chat_in": chat_in.get(found_id),
+            "conversation": _stamp(opened[match_id]),
+        }
+        if all(v is not None for v in moments.values()):
+            trails[report_id] = moments  # type: ignore[assignment]
+    return trails
+
+
+def _listeners(port: int) -> set[int]:
+    """The processes listening on a loopback TCP port (from /proc/net/tcp and each process's sockets)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                    pids.add(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _check_own_ports(stack: Stack) -> None:
+    """Every service's port is held by that service's own processes, not another stack's.
+
+    The launcher picks free ports first and binds them seconds later (after the migrations); a stack started
+    meanwhile by someone else on the machine can take one, and its service then answers our /readyz and our
+    requests (with its own auth's keys: every token of ours a 401).
+    """
+    assert stack.record is not None
+    for name, endpoint in stack.record.services.items():
+        port = int(endpoint.url.rsplit(":", 1)[1])
+        group = stack.pgid(name)
+        holders = _listeners(port)
+        foreign = {pid for pid in holders if os.getpgid(pid) != group}
+        if foreign or not holders:
+            raise RuntimeError(
+                f"{name}'s port {port} is held by processes {sorted(foreign or holders)} outside its process group "
+                f"{group} (another stack took it before {name} bound it); run again"
+            )
+
+
+def _log_tail(stack: Stack, service: str, lines: int = 15) -> str:
+    """The end of a service's log (the stack's folder goes with it): why a request of ours was refused."""
+    path = stack.data_dir / "logs" / f"{service}.log"
+    text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else ["(no log)"]
+    return f"\n  {service}.log:\n    " + "\n    ".join(text)
+
+
+def _processes(stack: Stack) -> None:
+    _check_own_ports(stack)
+    gateway, data_dir = stack.gateway, stack.data_dir
     owner = _sign_in_through_gateway(gateway, data_dir, "owner")
     finder = _sign_in_through_gateway(gateway, data_dir, "finder")
     headers = {"Authorization": f"Bearer {owner}"}
     files = [("images", (n, (PHOTOS / n).read_bytes(), "image/jpeg")) for n in ("950.1.jpg", "950.2.jpg")]
     form = {"name": "Bruno", "category": "Domestic", "type": "Dogs", "breed": "Mixed", "isPublic": "false"}
-    added = httpx.post(f"{gateway}/api/auth/pets/add/", data=form, files=files, headers=headers, timeout=30)
-    added.raise_for_status()
+    for attempt in range(10):
+        added = httpx.post(f"{gateway}/api/auth/pets/add/", data=form, files=files, headers=headers, timeout=30)
+        if added.status_code != 401:
+            break
+        # A valid token refused: seen once in 19 runs at a load of 12-20 (the worker's first JWKS fetch?). Say
+        # so with the service's log, and go on once a later fetch (at most one per 5 s) knows the key.
+        if attempt == 0:
+            report(f"  pets refused the owner's fresh token: {added.text[:200]}{_log_tail(stack, 'pets')}")
+        time.sleep(1.5)
+    if added.status_code != 201:
+        raise RuntimeError(f"the pet was refused: {added.status_code} {added.text[:300]}{_log_tail(stack, 'pets')}")
     pet_id = int(added.json()["pet"]["id"])
     deadline = time.monotonic() + 60
     while not _rows(data_dir, "matcher", f"SELECT 1 FROM matcher_pets WHERE pet_id = {pet_id} AND model_version != ''"):
         if time.monotonic() > deadline:
             raise RuntimeError("the pet was not embedded")
         time.sleep(0.2)
-    for _ in range(100):  # the reports service may not have heard of the pet yet
+    for _ in range(100):  # the reports service may not have heard of the pet yet (a 400 naming it)
         lost = httpx.post(
             f"{gateway}/api/auth/pets/report/", data=report_fields("lost", CENTRE, pet_id=str(pet_id)), headers=headers
         )
         if lost.status_code == 201:
             break
         time.sleep(0.2)
-    lost.raise_for_status()
-    asyncio.run(_load_processes(gateway, data_dir, finder))
+    if lost.status_code != 201:
+        raise RuntimeError(
+            f"the lost report was refused: {lost.status_code} {lost.text[:300]}{_log_tail(stack, 'reports')}"
+        )
+    asyncio.run(_load_processes(stack, finder))
 
 
-async def _load_processes(gateway: str, data_dir: Path, finder: str) -> None:
+async def _load_processes(stack: Stack, finder: str) -> None:
+    gateway, data_dir = stack.gateway, stack.data_dir
     photo = (PHOTOS / "950.3.jpg").read_bytes()
     places = positions(WARMUP + RATE_PER_S * SECONDS)
     created: dict[int, float] = {}
-    async with httpx.AsyncClient(base_url=gateway, timeout=30, headers={"Authorization": f"Bearer {finder}"}) as client:
+    post_s: list[float] = []
+    refused: list[str] = []
+    groups = {name: stack.pgid(name) for name in PROCESS_GROUPS}
+    assert stack.launcher is not None
+    groups["nats"] = child_pid(stack.launcher.pid, "nats-server")
+    async with httpx.AsyncClient(base_url=gateway, timeout=60, headers={"Authorization": f"Bearer {finder}"}) as client:
 
         async def file(at: tuple[float, float]) -> int | None:
+            sent = time.time()
             response = await client.post(
                 "/api/auth/pets/report/",
                 data=report_fields("found", at),
                 files={"image": ("f.jpg", photo, "image/jpeg")},
             )
             if response.status_code != 201:
+                refused.append(f"{response.status_code} {response.text[:200]}")
                 return None
-            created[int(response.json()["id"])] = time.time()
-            return int(response.json()["id"])
+            report_id = int(response.json()["id"])
+            created[report_id] = time.time()
+            post_s.append(created[report_id] - sent)
+            return report_id
 
-        for at in places[:WARMUP]:
-            await file(at)
-        await asyncio.sleep(3)
+        warm = [await file(at) for at in places[:WARMUP]]
+        if refused:
+            raise RuntimeError(f"the warm-up reports were refused: {refused[:2]}")
+        await _until(lambda: len(_trail_of_each_report(data_dir, dict.fromkeys(warm, 0.0))) == len(warm), 120)
         created.clear()
+        post_s.clear()
+        idle_before, idle_began = {name: group_cpu_s(pgid) for name, pgid in groups.items()}, time.perf_counter()
+        await asyncio.sleep(IDLE_S)  # what the stack costs doing nothing (polls, gauges, long-poll fetches)
+        idle_s = time.perf_counter() - idle_began
+        idle = {name: (group_cpu_s(pgid) - idle_before[name]) / idle_s for name, pgid in groups.items()}
+        cpu_before = {name: group_cpu_s(pgid) for name, pgid in groups.items()}
+        histograms_before = _histograms(stack)
+        profilers = _start_profilers(groups)
+        events_before = _events_written(data_dir)
         began = time.perf_counter()
         tasks = []
         for n, at in enumerate(places[WARMUP:]):
@@ -339,37 +489,117 @@ async def _load_processes(gateway: str, data_dir: Path, finder: str) -> None:
             tasks.append(asyncio.create_task(file(at)))
         measured = [r for r in await asyncio.gather(*tasks) if r is not None]
         sent_s = time.perf_counter() - began
-
-    def conversations() -> dict[int, float]:
-        matches = dict(_rows(data_dir, "matcher", "SELECT id, found_report_id FROM matches"))
-        stored.update(
-            {r: _stamp(at) for r, at in _rows(data_dir, "matcher", "SELECT found_report_id, created_at FROM matches")}
-        )
-        rows = _rows(data_dir, "chat", "SELECT match_id, created_at FROM conversations WHERE match_id IS NOT NULL")
-        return {matches[m]: _stamp(at) for m, at in rows if m in matches}
-
-    stored: dict[int, float] = {}
-    deadline = time.monotonic() + 120
-    while not set(measured) <= set(conversations()):
-        if time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.5)
-    opened = conversations()
-    filed = _outbox_times(data_dir, "reports", "report.filed", "report_id")
-    embedded = _outbox_times(data_dir, "embeddings", "report.embedded", "report_id")
-    done = [r for r in measured if r in opened and r in filed and r in embedded]
-    end_to_end = [opened[r] - created[r] for r in done]
-    without_model = [opened[r] - created[r] - (embedded[r] - filed[r]) for r in done]
+    await _until(lambda: len(_trail_of_each_report(data_dir, created)) == len(measured), 180)
+    window_s = time.perf_counter() - began
+    cpu = {name: group_cpu_s(pgid) - cpu_before[name] for name, pgid in groups.items()}
+    events = _events_written(data_dir) - events_before
+    histograms = _histograms(stack)
+    for process in profilers:
+        process.wait()
+    trails = _trail_of_each_report(data_dir, created)
+    done = sorted(trails)
+    end_to_end = [trails[r]["conversation"] - trails[r]["201"] for r in done]
+    model = [trails[r]["embedded"] - trails[r]["embed_in"] for r in done]
     report(
-        f"  processes ({gateway}): {len(measured)} found reports in {sent_s:.1f} s "
-        f"({len(measured) / sent_s:.1f}/s), {len(done)} reached a conversation"
+        f"  processes ({gateway}): {len(measured)} found reports sent in {sent_s:.1f} s "
+        f"({len(measured) / sent_s:.1f}/s; POST -> 201 p50 {percentile(post_s, 50) * 1000:.0f} ms, "
+        f"p95 {percentile(post_s, 95) * 1000:.0f} ms), {len(done)} reached a conversation, "
+        f"{len(refused)} refused {refused[:2]}"
     )
     _line("201 -> conversation, model included (target p95 <= 1500 ms)", end_to_end)
-    _line("201 -> conversation, model time subtracted (target p95 <= 150 ms)", without_model)
-    _line("  stage report.filed -> report.embedded (embeddings)", [embedded[r] - filed[r] for r in done])
-    _line("  stage report.embedded -> match stored (matcher)", [stored[r] - embedded[r] for r in done])
-    _line("  stage match stored -> conversation (chat)", [opened[r] - stored[r] for r in done])
-    report(f"  load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    _line(
+        "201 -> conversation, model time subtracted (target p95 <= 150 ms)",
+        [e - m for e, m in zip(end_to_end, model, strict=True)],
+    )
+    report("  each hop (from the row before; the moments the services wrote down):")
+    for (previous, _), (hop, what) in zip(HOPS, HOPS[1:], strict=False):
+        _line(f"  {what}", [trails[r][hop] - trails[r][previous] for r in done])
+    count = max(1, len(measured))
+    per_report = {name: seconds / count * 1000 for name, seconds in cpu.items()}
+    net = {name: (cpu[name] - idle[name] * window_s) / count * 1000 for name in cpu}
+    report(
+        f"  CPU per found report, ms (user + system of each process group over the {window_s:.0f} s from the load's "
+        f"start to the last conversation; net = minus the idle rate measured over {IDLE_S:.0f} s before):"
+    )
+    report("    raw: " + ", ".join(f"{name} {ms:.0f}" for name, ms in per_report.items()))
+    report("    net: " + ", ".join(f"{name} {ms:.0f}" for name, ms in net.items()))
+    total, total_net = sum(per_report.values()), sum(net.values())
+    report(
+        f"    all: raw {total:.0f}, net {total_net:.0f} ms per report, i.e. {total_net * RATE_PER_S / 1000:.2f} cores "
+        f"at {RATE_PER_S}/s; idle {sum(idle.values()) * 1000:.0f} ms/s"
+    )
+    report("  inside the matcher and embeddings (their /metrics over the load; mean per subject or query):")
+    report(
+        "    "
+        + ", ".join(
+            f"{what} {_mean_between(histograms_before, histograms, key) * 1000:.1f} ms" for what, key in WATCHED.items()
+        )
+    )
+    report("  events written per found report: " + ", ".join(f"{s} {n / count:.2f}" for s, n in sorted(events.items())))
+    report(f"  {_machine()}")
+
+
+# Histograms of the services' own /metrics (one process each), read before and after the load.
+WATCHED = {
+    "match job wait for a worker": ("matcher", "pawgle_matcher_job_wait_seconds", ""),
+    "candidates round trip": ("matcher", "pawgle_matcher_candidates_seconds", ""),
+    "embeddings answering one query": ("embeddings", "pawgle_embeddings_search_seconds", 'query="candidates"'),
+    "matches transaction": ("matcher", "pawgle_matcher_settle_seconds", ""),
+}
+
+
+def _histograms(stack: Stack) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """(service, name, labels) -> (sum, count) of the watched histograms, scraped from each service."""
+    text = {s: httpx.get(stack.url(s) + "/metrics", timeout=10).text for s in {s for s, _, _ in WATCHED.values()}}
+    values = {}
+    for service, name, labels in WATCHED.values():
+        figures = []
+        for suffix in ("_sum", "_count"):
+            found = re.search(rf"^{name}{suffix}(?:{{{labels}}})? ([0-9.e+-]+)$", text[service], re.MULTILINE)
+            figures.append(float(found.group(1)) if found else 0.0)
+        values[(service, name, labels)] = (figures[0], figures[1])
+    return values
+
+
+def _mean_between(before: dict[Any, tuple[float, float]], after: dict[Any, tuple[float, float]], key: Any) -> float:
+    (sum_before, count_before), (sum_after, count_after) = before[key], after[key]
+    return (sum_after - sum_before) / (count_after - count_before) if count_after > count_before else float("nan")
+
+
+def _events_written(data_dir: Path) -> collections.Counter[str]:
+    """Outbox rows by subject, over every service's database."""
+    counts: collections.Counter[str] = collections.Counter()
+    for service in (*SERVICES, "notifier"):
+        rows = _rows(data_dir, service, "SELECT subject, count(*) FROM outbox GROUP BY subject")
+        counts.update(dict(rows))
+    return counts
+
+
+def _start_profilers(groups: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+    """py-spy on the services named in BENCH_MATCHER_PYSPY (comma-separated) for the load's duration."""
+    wanted = [s for s in os.environ.get("BENCH_MATCHER_PYSPY", "").split(",") if s]
+    spy = Path(sys.executable).with_name("py-spy")
+    processes = []
+    for name in wanted:
+        out = Path(tempfile.gettempdir()) / f"pawgle-bench-matcher-{name}.pyspy.txt"
+        command = [str(spy), "record", "--nonblocking", "--subprocesses", "-r", "50", "-f", "raw"]
+        command += os.environ.get("BENCH_MATCHER_PYSPY_ARGS", "").split()  # --gil: only what holds the GIL
+        command += ["-d", str(SECONDS + 5), "-p", str(groups[name]), "-o", str(out)]
+        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        report(f"  py-spy on {name} -> {out}")
+    return processes
+
+
+def _machine() -> str:
+    return f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min) on {os.cpu_count()} cores"
+
+
+async def _until(condition: Any, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.5)
 
 
 def _line(name: str, values: list[float]) -> None:
@@ -378,41 +608,14 @@ def _line(name: str, values: list[float]) -> None:
 
 
 def _run_processes() -> None:
-    from pawgle.common.stackfile import read_running_stack
-
     relaxed = json.dumps(
         dict.fromkeys(("anon", "user", "signup", "email_verification", "report_pet", "pet_write"), "1000000/min")
     )
-    with tempfile.TemporaryDirectory(prefix="pawgle-bench-matcher-") as tmp:
-        data_dir = Path(tmp) / "data"
-        env = {
-            **os.environ,
-            "PAWGLE_PORT": str(free_port()),
-            "PAWGLE_DATA_DIR": str(data_dir),
-            "PAWGLE_RUN_SERVICES": ",".join((*SERVICES, "notifier")),
-            "PAWGLE_LOG_LEVEL": "WARNING",
-            # Throttles stay in the path but do not cut the load short (one finder files every report).
-            **{f"{name.upper()}_THROTTLE_RATES": relaxed for name in ("auth", "pets", "reports", "chat")},
-        }
-        env.pop("PAWGLE_NATS_URL", None)
-        data_dir.mkdir(parents=True)
-        with (data_dir.parent / "launcher.out").open("wb") as out:
-            launcher = subprocess.Popen(
-                [sys.executable, "-m", "pawgle.common.launcher"], env=env, stdout=out, stderr=out
-            )
-        try:
-            deadline = time.monotonic() + 300
-            while (record := read_running_stack(data_dir)) is None:
-                if launcher.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((data_dir.parent / "launcher.out").read_text()[-2000:])
-                time.sleep(0.5)
-            _processes(record.gateway, data_dir)
-        finally:
-            launcher.send_signal(signal.SIGINT)
-            try:
-                launcher.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
+    # Throttles stay in the path but do not cut the load short (one finder files every report).
+    env = {f"{name.upper()}_THROTTLE_RATES": relaxed for name in ("auth", "pets", "reports", "chat")}
+    report(f"  {_machine()} at the start")
+    with Stack((*SERVICES, "notifier"), env=env) as stack:
+        _processes(stack)
 
 
 def main() -> None:

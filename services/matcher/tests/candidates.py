@@ -87,6 +87,8 @@ class CandidateIndex:
     points: dict[tuple[str, int], Point] = field(default_factory=dict)
     requests: list[NearestCandidatesRequest] = field(default_factory=list)
     model_version: str = MODEL
+    # Subjects whose queries are received but not answered until `Matcher.release()`.
+    held: set[tuple[str, int]] = field(default_factory=set)
 
     def add(self, point: Point) -> None:
         self.points[(point.kind, point.id)] = point
@@ -145,6 +147,9 @@ class Matcher:
         async def subscribe() -> None:
             async def on_request(msg: Msg) -> None:
                 request = NearestCandidatesRequest.model_validate_json(msg.data)
+                if (request.subject_kind, request.subject_id) in index.held:
+                    index.requests.append(request)
+                    return  # never answered: the caller's own timeout decides
                 await nc.publish(msg.reply, index.answer(request).model_dump_json().encode())
 
             await nc.subscribe(NEAREST_CANDIDATES.subject, cb=on_request)

@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from pawgle.common.events.reports import ReportReopened, ReportResolved
-from pawgle.common.testing.service import load_test_module
+from pawgle.common.testing.service import load_test_module, wait_for
 from pawgle.matcher import repository
 from pawgle.matcher.config import Settings
 
@@ -231,6 +233,28 @@ def test_matching_waits_for_the_embeddings_service_and_loses_nothing(matcher_fac
     matcher.start_answering()
     matcher.idle()
     assert len(matcher.matches()) == 1
+
+
+def test_a_report_is_matched_while_another_reports_candidates_are_still_awaited(matcher_factory: Any) -> None:
+    matcher = matcher_factory()
+    lost_pet(matcher)
+    photos = photo_vectors()
+    matcher.index.held.add(("report", 200))  # embeddings never answers this one's queries
+    timeouts = REGISTRY.get_sample_value("pawgle_matcher_candidate_queries_failed_total", {"status": "504"}) or 0
+    matcher.report(200, FINDER, "found", photos["950/950.3.jpg"], at=NEAR_PARIS)
+    matcher.embedded("report", 200, FINDER)
+    wait_for(lambda: any(r.subject_id == 200 for r in matcher.index.requests), timeout_s=10, message="no query")
+    # 20 km away: a match of its own, not a sighting on 200's trail.
+    matcher.report(201, OTHER_FINDER, "found", photos["950/950.3.jpg"], at=(48.8566, 2.6250))
+    matcher.embedded("report", 201, OTHER_FINDER)
+
+    wait_for(lambda: [m.found_report_id for m in matcher.matches()] == [201], timeout_s=10, message="201 unmatched")
+    # 201 did not wait for 200's query to give up (the worker used to finish a step's queries first).
+    failed = REGISTRY.get_sample_value("pawgle_matcher_candidate_queries_failed_total", {"status": "504"}) or 0
+    assert failed == timeouts
+    matcher.index.held.clear()
+    matcher.idle()
+    assert sorted(m.found_report_id for m in matcher.matches()) == [200, 201]
 
 
 def test_many_sightings_of_one_dog_do_not_crowd_out_its_owner(matcher_factory: Any) -> None:

@@ -9,13 +9,14 @@ from fastapi import FastAPI
 from sqlmodel import Session
 
 from pawgle.common.app import create_service_app
-from pawgle.common.workers import WakeableLoop, Worker
+from pawgle.common.db import read_only
+from pawgle.common.workers import Worker
 from pawgle.common.workqueue import on_commit_wake
 from pawgle.matcher import metrics, repository
 from pawgle.matcher.api import router
 from pawgle.matcher.config import Settings
 from pawgle.matcher.consumers import handlers
-from pawgle.matcher.worker import JOBS_TOPIC, MatchingWorker
+from pawgle.matcher.worker import JOBS_TOPIC, MatchingLoop, MatchingWorker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -29,12 +30,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         async def gauge() -> None:
             def depth() -> int:
-                with Session(app.state.engine) as session:
+                with Session(read_only(app.state.engine)) as session:
                     return repository.pending_jobs(session)
 
             metrics.QUEUE_DEPTH.set(await asyncio.to_thread(depth))
 
-        loop = WakeableLoop("match-candidates", worker.step, poll_interval_s=settings.poll_interval_s, on_idle=gauge)
+        loop = MatchingLoop(worker, poll_interval_s=settings.poll_interval_s, on_idle=gauge)
         app.state.unwake = on_commit_wake(app.state.engine, JOBS_TOPIC, loop.wake)
         app.state.matching_worker = worker
         return [loop]

@@ -148,6 +148,20 @@ def claim_jobs(session: Session, *, owner: str, limit: int, lease_s: float) -> l
     )
 
 
+def has_due_jobs(session: Session) -> bool:
+    """Whether any job is due and free of a lease (a read: the claim then takes the write lock only for work)."""
+    now = utcnow()
+    statement = (
+        select(MatchJob.id)
+        .where(
+            col(MatchJob.due_at) <= now,
+            or_(col(MatchJob.lease_until).is_(None), col(MatchJob.lease_until) < now),
+        )
+        .limit(1)
+    )
+    return session.exec(statement).first() is not None
+
+
 def hold_job(session: Session, job_id: int, generation: int) -> bool:
     """Lock the job row at the generation the worker matched; False if it was bumped or deleted meanwhile."""
     result = session.execute(
