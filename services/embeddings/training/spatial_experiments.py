@@ -28,8 +28,9 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True).clip(1e-12)
 
 
-def descriptor(view: int, name: str, cells_weight: float) -> np.ndarray:
-    """N x D: version 2's parts (+ 2 x 2 cells, weighted), each part normalised, photo and mirror averaged."""
+def descriptor(view: int, name: str, cells_weight: float, cell_basis: np.ndarray | None) -> np.ndarray:
+    """N x D: version 2's parts (+ 2 x 2 cells, weighted, projected on `cell_basis` when given), each part
+    normalised, photo and mirror averaged."""
     desc = np.load(tail_path(name, view, "desc")).astype(np.float32)
     pooled = np.load(pooled_path(name, view)).astype(np.float32)
     parts = [desc[..., :1280], desc[..., 1280:1600], desc[..., 1600:1792], pooled[..., :112], pooled[..., 112:]]
@@ -38,7 +39,9 @@ def descriptor(view: int, name: str, cells_weight: float) -> np.ndarray:
         cells = np.load(tail_path(name, view, "cells")).astype(np.float32)  # N x 2 x 4 x 1280
         # The mirror image's left cells are the photo's right ones: swap them back so cells line up.
         cells[:, 1] = cells[:, 1][:, [1, 0, 3, 2]]
-        joined += [cells_weight * unit(cells[:, :, cell]) for cell in range(4)]
+        for cell in range(4):
+            values = unit(cells[:, :, cell])
+            joined.append(cells_weight * unit(values @ cell_basis if cell_basis is not None else values))
     both = unit(np.concatenate(joined, axis=-1))
     return unit(both.mean(axis=1))
 
@@ -50,6 +53,7 @@ def main() -> None:
     parser.add_argument("--cells", type=float, default=0.0)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--shrink", type=float, default=1.0)
+    parser.add_argument("--cell-pca", type=int, default=0, help="project each cell on the top principal axes")
     args = parser.parse_args()
     name = DEFAULT_DATA.resolve().name
     identities = list_identity_photos(DEFAULT_DATA.resolve()).identities
@@ -57,7 +61,13 @@ def main() -> None:
     train_rows = np.array([i for i, dog in enumerate(identities) if dog in train_dogs])
     val_rows = np.array([i for i, dog in enumerate(identities) if dog in validation_dogs])
     val_ids = [identities[i] for i in val_rows]
-    described = [descriptor(view, name, args.cells) for view in range(args.views + 1)]
+    basis = None
+    if args.cells > 0 and args.cell_pca:
+        # One PCA basis for all four cells, fitted on the training photos' clean views only.
+        cells = unit(np.load(tail_path(name, 0, "cells"))[train_rows].astype(np.float32)).reshape(-1, 1280)
+        _, vectors = np.linalg.eigh(np.cov((cells - cells.mean(axis=0)).T))
+        basis = vectors[:, ::-1][:, : args.cell_pca].astype(np.float32)
+    described = [descriptor(view, name, args.cells, basis) for view in range(args.views + 1)]
     print("no training:", retrieval_scores(described[0][val_rows], val_ids).line())  # noqa: T201
     features = np.concatenate([d[train_rows] for d in described])
     labels = np.tile(np.array([identities[i] for i in train_rows]), len(described))
