@@ -279,7 +279,7 @@ def export_head(head: IdentityHead, target: Path, example: np.ndarray) -> None:
 
 def write_curves(curves: list[dict[str, float]], folder: Path) -> None:
     """Learning curves as CSV and, when matplotlib is installed, a PNG."""
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     with (folder / "identity_curves.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(curves[0]))
         writer.writeheader()
