@@ -42,7 +42,9 @@ _REQUEUE_JOB = (
 _JOB_IDS = bindparam("job_ids", expanding=True)
 # A no-op write that takes each job row's lock (MySQL) for the rest of the settle transaction.
 _LOCK_JOBS = update(_JOBS).where(_JOBS.c.id.in_(_JOB_IDS)).values(lease_owner=_JOBS.c.lease_owner)
-_JOB_GENERATIONS = select(_JOBS.c.id, _JOBS.c.generation).where(_JOBS.c.id.in_(_JOB_IDS))
+_JOB_GENERATIONS = select(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.subject_id, _JOBS.c.generation).where(
+    _JOBS.c.id.in_(_JOB_IDS)
+)
 _DELETE_JOBS = delete(_JOBS).where(_JOBS.c.id.in_(_JOB_IDS))
 _MARK_EMBEDDED = (
     update(_SUBJECTS)
@@ -185,26 +187,19 @@ def claim_jobs(session: Session, *, owner: str, limit: int, lease_s: float) -> l
     )
 
 
-def hold_job(session: Session, job_id: int, generation: int) -> bool:
-    """Lock the job row if it still asks for this generation (a newer event or a deletion wins otherwise)."""
-    result = session.execute(
-        update(EmbeddingJob)
-        .where(EmbeddingJob.id == job_id, EmbeddingJob.generation == generation)
-        .values(lease_owner=EmbeddingJob.lease_owner)
-    )
-    return bool(getattr(result, "rowcount", 0))
+def hold_jobs(session: Session, jobs: Mapping[int, tuple[str, int, int]]) -> set[int]:
+    """Lock these job rows (id: the kind, subject id and generation embedded); returns the ids still asking
+    for what was embedded. The others were deleted or replaced by newer photos: their results are dropped.
 
-
-def hold_jobs(session: Session, generations: Mapping[int, int]) -> set[int]:
-    """Lock these job rows; returns the ids still asking for the generation given (the others: a newer event
-    or a deletion won, their results are dropped)."""
-    if not generations:
+    A row is compared on all three, not the id alone: SQLite reuses the id of a deleted job for the next one.
+    """
+    if not jobs:
         return set()
     connection = session.connection()
-    ids = list(generations)
+    ids = list(jobs)
     connection.execute(_LOCK_JOBS, {"job_ids": ids})
     rows = connection.execute(_JOB_GENERATIONS, {"job_ids": ids})
-    return {job_id for job_id, generation in rows if generations[job_id] == generation}
+    return {job_id for job_id, kind, subject_id, generation in rows if jobs[job_id] == (kind, subject_id, generation)}
 
 
 def mark_embedded(session: Session, embedded: Iterable[tuple[str, int, int]], *, model_key: str) -> None:

@@ -219,7 +219,8 @@ class EmbeddingWorker:
         embedded, read their subjects, mark the embedded ones completed, delete their jobs; failures take the
         slower path one by one (they are rare).
         """
-        held = repository.hold_jobs(session, {o.job.id: o.job.generation for o in outcomes if o.job.id is not None})
+        asked = {o.job.id: (o.job.kind, o.job.subject_id, o.job.generation) for o in outcomes if o.job.id is not None}
+        held = repository.hold_jobs(session, asked)
         mine = [outcome for outcome in outcomes if outcome.job.id in held]
         if not mine:
             return []  # deleted, or replaced by newer photos: those newer jobs decide
