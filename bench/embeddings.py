@@ -49,6 +49,7 @@ from pawgle.common.testing.tokens import TokenIssuer
 from pawgle.embeddings.config import Settings, usable_cores
 from pawgle.embeddings.main import create_app
 from pawgle.embeddings.model.onnx_embedder import load_local_embedder
+from pawgle.embeddings.model.port import ImageEmbedding, ModelInfo
 from pawgle.embeddings.model.preprocess import decode_image, to_pixels
 from pawgle.embeddings.models import Subject
 from pawgle.embeddings.vectors.port import VectorPoint, point_id
@@ -223,6 +224,48 @@ def throughput(app: Any, url: str, embedder: Any, photos: list[bytes]) -> None:
     )
 
 
+class DecodeOnlyModel:
+    """A model that costs nothing but the decode the real one starts with: what is left is the path's own work."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.info = info
+        self._vector = np.full(info.dimension, 1 / np.sqrt(info.dimension), dtype=np.float32)
+
+    def embed(self, images: list[Any]) -> list[ImageEmbedding]:
+        for index, image in enumerate(images):
+            decode_image(image, index=index)
+        return [ImageEmbedding(vector=self._vector, species="dog") for _ in images]
+
+
+def path_overhead(info: ModelInfo, photos: list[bytes]) -> None:
+    """The whole path's own CPU per photo: a second service on its own bus, with a model that only decodes."""
+    with tempfile.TemporaryDirectory(prefix="pawgle-bench-embeddings-path-") as tmp:
+        server = NatsServer(Path(tmp) / "js").start()
+        try:
+            settings = Settings(
+                environment="test", data_dir=Path(tmp), nats_url=server.url, log_level="ERROR", optimize_every_s=3600
+            )
+            app = create_app(settings, embedder=DecodeOnlyModel(info))
+            with serve(app):
+                keys = []
+                for i, photo in enumerate(photos):
+                    keys.append(f"pets/bench-{i}.jpg")
+                    app.state.blobs.put(keys[-1], photo, content_type="image/jpeg")
+                path_round(server.url, 900_000, keys)
+                rates, cpus = [], []
+                for number in range(3):
+                    rate, cpu = path_round(server.url, 1 + number * PETS, keys)
+                    rates.append(rate)
+                    cpus.append(cpu * 1000)
+            report(
+                f"whole path with a model that only decodes (the path's own work: consumer, claim, blob read, "
+                f"decode, settle, vector store, outbox relay), 3 rounds of {PETS}: {_spread(cpus, '{:.2f}')} ms "
+                f"CPU/photo, {_spread(rates, '{:.0f}')} photos/s   [{_load()}]"
+            )
+        finally:
+            server.stop()
+
+
 def _seed(app: Any, first: int, n: int, rng: np.random.Generator) -> None:
     """n searchable subjects (half pets, half active reports near Paris): vectors in the store, rows in the db."""
     index = app.state.index
@@ -318,6 +361,7 @@ def main() -> None:
                 report(f"service process memory, model loaded, store empty: RSS {_rss_mb('VmRSS'):.0f} MB")
                 if ROUNDS:
                     throughput(app, server.url, embedder, photos)
+                    path_overhead(embedder.info, photos)
                 if STORED:
                     search_latency(app, url, tokens, photos)
                 report(f"service process peak memory (model, store, bench client): {_rss_mb('VmHWM'):.0f} MB")
