@@ -11,15 +11,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, inspect, update
+from sqlalchemy import BindParameter, bindparam, delete, func, insert, inspect, update
 from sqlmodel import Session, select
 
 from pawgle.common.bus.tables import utcnow
 from pawgle.common.workqueue import claim
 from pawgle.embeddings.models import EmbeddingJob, Subject
 
-_SUBJECTS = Subject.__table__  # type: ignore[attr-defined]
-_JOBS = EmbeddingJob.__table__  # type: ignore[attr-defined]
+_SUBJECTS = Subject.__table__
+_JOBS = EmbeddingJob.__table__
 _SUBJECT_KEY = (_SUBJECTS.c.kind == bindparam("key_kind")) & (_SUBJECTS.c.subject_id == bindparam("key_id"))
 _SELECT_SUBJECT = select(_SUBJECTS).where(_SUBJECT_KEY)
 _INSERT_SUBJECT = insert(_SUBJECTS)
@@ -39,7 +39,7 @@ _REQUEUE_JOB = (
         last_error="",
     )
 )
-_JOB_IDS = bindparam("job_ids", expanding=True)
+_JOB_IDS: BindParameter[list[int]] = bindparam("job_ids", expanding=True)
 # A no-op write that takes each job row's lock (MySQL) for the rest of the settle transaction.
 _LOCK_JOBS = update(_JOBS).where(_JOBS.c.id.in_(_JOB_IDS)).values(lease_owner=_JOBS.c.lease_owner)
 _JOB_GENERATIONS = select(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.subject_id, _JOBS.c.generation).where(
@@ -199,7 +199,7 @@ def hold_jobs(session: Session, jobs: Mapping[int, tuple[str, int, int]]) -> set
     ids = list(jobs)
     connection.execute(_LOCK_JOBS, {"job_ids": ids})
     rows = connection.execute(_JOB_GENERATIONS, {"job_ids": ids})
-    return {job_id for job_id, kind, subject_id, generation in rows if jobs[job_id] == (kind, subject_id, generation)}
+    return {int(row.id) for row in rows if jobs[int(row.id)] == (row.kind, row.subject_id, row.generation)}
 
 
 def mark_embedded(session: Session, embedded: Iterable[tuple[str, int, int]], *, model_key: str) -> None:
