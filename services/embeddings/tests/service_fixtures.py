@@ -26,13 +26,17 @@ PHOTOS = Path(__file__).parent / "data" / "photos"
 
 
 class SwitchableEmbedder:
-    """The real model, which a test can make fail as an unreachable Space does (ModelUnavailableError)."""
+    """The real model, which a test can make fail as an unreachable Space does (ModelUnavailableError), or
+    hold inside a call (`gate` cleared) to change what it embeds meanwhile."""
 
     def __init__(self, real: OnnxImageEmbedder) -> None:
         self.real = real
         self.failing = False
         self.calls = 0
         self.photos_embedded = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
         self._lock = threading.Lock()
 
     @property
@@ -42,6 +46,9 @@ class SwitchableEmbedder:
     def embed(self, images: Sequence[ImageInput]) -> list[ImageEmbedding]:
         with self._lock:
             self.calls += 1
+        self.entered.set()
+        if not self.gate.wait(timeout=60):
+            raise ModelUnavailableError("the test never opened the gate")
         if self.failing:
             raise ModelUnavailableError("the model is unreachable (test)")
         result = self.real.embed(images)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from sqlmodel import select
 
 from pawgle.common.events.pets import PetCreated, PetDeleted, PetUpdated
 from pawgle.common.events.reports import ReportFiled, ReportResolved
 from pawgle.common.testing.service import RunningService, wait_for
 from pawgle.embeddings import ingest
-from pawgle.embeddings.models import Subject
+from pawgle.embeddings.index import photos_fingerprint
+from pawgle.embeddings.models import EmbeddingJob, Subject
 
 from .service_fixtures import SwitchableEmbedder, outbox_events, store_photo
 
@@ -122,6 +124,61 @@ def test_an_update_without_new_photos_reflags_and_does_not_embed_again(
     embeddings.publish(update)
     wait_for(lambda: all(p.payload["visibility"] == "hidden" for p in points(embeddings, "pet", 6)))
     assert embedder.calls == calls
+
+
+def job_generation(running: RunningService, kind: str, subject_id: int) -> int | None:
+    with running.session() as session:
+        job = session.exec(
+            select(EmbeddingJob).where(EmbeddingJob.kind == kind, EmbeddingJob.subject_id == subject_id)
+        ).first()
+        return job.generation if job else None
+
+
+def test_photos_replaced_while_the_model_embeds_the_old_ones_are_embedded_and_the_old_result_dropped(
+    embeddings: RunningService, embedder: SwitchableEmbedder
+) -> None:
+    dog = store_photo(embeddings, "dog_afhq_flickr_000054.jpg")
+    cat = store_photo(embeddings, "cat_chelsea.jpg")
+    embedder.gate.clear()
+    embeddings.publish(pet_created(30, [dog]))
+    assert embedder.entered.wait(timeout=20), "the model never got the first photos"
+    replaced = PetUpdated(
+        pet_id=30,
+        owner_id=5,
+        name="Rex",
+        type="Dogs",
+        breed="Beagle",
+        category="Domestic",
+        is_public=True,
+        image_keys=[cat, dog],
+        images_changed=True,
+    )
+    embeddings.publish(replaced)
+    wait_for(lambda: job_generation(embeddings, "pet", 30) == 2, message="the update did not replace the job")
+    embedder.gate.set()
+    embedded = wait_for(lambda: [e for e in outbox_events(embeddings, "pet.embedded") if e["pet_id"] == 30])
+    assert embedded == [{"pet_id": 30, "owner_id": 5, "model_version": embedder.info.key, "vector_count": 2}]
+    stored = points(embeddings, "pet", 30)
+    assert len(stored) == 3
+    assert {p.payload["photos"] for p in stored} == {photos_fingerprint([cat, dog])}
+    assert job_generation(embeddings, "pet", 30) is None
+
+
+def test_a_pet_deleted_while_the_model_embeds_it_gets_no_vector_and_no_event(
+    embeddings: RunningService, embedder: SwitchableEmbedder
+) -> None:
+    dog = store_photo(embeddings, "dog_afhq_flickr_000054.jpg")
+    embedder.gate.clear()
+    embeddings.publish(pet_created(31, [dog]))
+    assert embedder.entered.wait(timeout=20), "the model never got the photo"
+    embeddings.publish(PetDeleted(pet_id=31, owner_id=5))
+    wait_for(lambda: subject(embeddings, "pet", 31) is None)
+    embedder.gate.set()
+    # The next pet's job may get the deleted one's id (SQLite reuses it): the old result must not settle it.
+    embeddings.publish(pet_created(32, [dog]))
+    wait_for(lambda: feature_status(embeddings, "pet", 32) == "completed")
+    assert points(embeddings, "pet", 31) == []
+    assert [e for e in outbox_events(embeddings, "pet.embedded") if e["pet_id"] == 31] == []
 
 
 def test_a_resolved_report_keeps_its_vector_flagged_resolved(embeddings: RunningService) -> None:

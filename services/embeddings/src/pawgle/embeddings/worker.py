@@ -26,7 +26,7 @@ from pawgle.embeddings.index import VectorIndex
 from pawgle.embeddings.model.batching import EmbeddingBatcher
 from pawgle.embeddings.model.port import ImageEmbedding, ImageInput, InvalidImageError, ModelError
 from pawgle.embeddings.model.preprocess import decode_image
-from pawgle.embeddings.models import EmbeddingJob
+from pawgle.embeddings.models import EmbeddingJob, Subject
 from pawgle.embeddings.vectors.port import VectorPoint, VectorStoreError
 
 log = logging.getLogger(__name__)
@@ -188,9 +188,7 @@ class EmbeddingWorker:
         """
         try:
             with Session(self.engine) as session, session.begin():
-                points: list[VectorPoint] = []
-                for outcome in outcomes:
-                    points.extend(self._apply(session, outcome))
+                points = self._apply_round(session, outcomes)
                 if points:
                     self.index.store.upsert(self.index.collection, points)
                 release(session, EmbeddingJob, owner=owner)
@@ -210,33 +208,52 @@ class EmbeddingWorker:
 
     def _settle(self, outcome: _Outcome) -> None:
         with Session(self.engine) as session, session.begin():
-            points = self._apply(session, outcome)
+            points = self._apply_round(session, [outcome])
             if points:
                 self.index.store.upsert(self.index.collection, points)
 
-    def _apply(self, session: Session, outcome: _Outcome) -> list[VectorPoint]:
-        """Settle one job in `session`: its points to store (the caller upserts them before commit), if any."""
+    def _apply_round(self, session: Session, outcomes: Sequence[_Outcome]) -> list[VectorPoint]:
+        """Settle jobs in `session`: the points to store (the caller upserts them before commit).
+
+        A handful of statements per round, not per job: lock the jobs and keep those still at the generation
+        embedded, read their subjects, mark the embedded ones completed, delete their jobs; failures take the
+        slower path one by one (they are rare).
+        """
+        asked = {o.job.id: (o.job.kind, o.job.subject_id, o.job.generation) for o in outcomes if o.job.id is not None}
+        held = repository.hold_jobs(session, asked)
+        mine = [outcome for outcome in outcomes if outcome.job.id in held]
+        if not mine:
+            return []  # deleted, or replaced by newer photos: those newer jobs decide
+        subjects = repository.subjects_by_keys(session, [(o.job.kind, o.job.subject_id) for o in mine])
+        points: list[VectorPoint] = []
+        embedded: list[tuple[str, int, int]] = []
+        finished: list[int] = []
+        for outcome in mine:
+            job = outcome.job
+            assert job.id is not None
+            subject = subjects.get((job.kind, job.subject_id))
+            if subject is None:
+                finished.append(job.id)
+            elif outcome.embeddings is None:
+                self._apply_failure(session, subject, outcome)
+            else:
+                points.extend(self.index.points_for(subject, outcome.embeddings))
+                if subject.vector_count or job.attempts or job.generation > 1:
+                    # Older vectors may outnumber the new photos: clear them (a first embedding has none).
+                    self.index.delete_subject("pet" if job.kind == "pet" else "report", job.subject_id)
+                count = len(outcome.embeddings)
+                embedded.append((job.kind, job.subject_id, count))
+                finished.append(job.id)
+                add_event(session, self._embedded_event(subject.kind, subject.subject_id, subject.owner_id, count))
+                metrics.EMBEDDED.labels(kind=job.kind).inc(count)
+        repository.mark_embedded(session, embedded, model_key=self.index.model.key)
+        repository.finish_jobs(session, finished)
+        return points
+
+    def _apply_failure(self, session: Session, subject: Subject, outcome: _Outcome) -> None:
+        """A failed attempt: retried later with backoff, or after the last one embedding.failed and no vector."""
         job = outcome.job
         assert job.id is not None
-        if not repository.hold_job(session, job.id, job.generation):
-            return []  # deleted, or replaced by newer photos: that newer job decides
-        subject = repository.get_subject(session, job.kind, job.subject_id)
-        if subject is None:
-            repository.finish_job(session, job.id)
-            return []
-        if outcome.embeddings is not None:
-            points = self.index.points_for(subject, outcome.embeddings)
-            if subject.vector_count or job.attempts or job.generation > 1:
-                # Older vectors may outnumber the new photos: clear them (a first embedding has none).
-                self.index.delete_subject("pet" if job.kind == "pet" else "report", job.subject_id)
-            count = len(outcome.embeddings)
-            subject.feature_status, subject.vector_count = "completed", count
-            subject.model_key = self.index.model.key
-            repository.save_subject(session, subject)
-            repository.finish_job(session, job.id)
-            add_event(session, self._embedded_event(subject.kind, subject.subject_id, subject.owner_id, count))
-            metrics.EMBEDDED.labels(kind=job.kind).inc(count)
-            return points
         attempts = job.attempts + 1
         if outcome.permanent or attempts >= self.retry.max_attempts:
             self.index.delete_subject("pet" if job.kind == "pet" else "report", job.subject_id)
@@ -253,13 +270,12 @@ class EmbeddingWorker:
             add_event(session, failed)
             metrics.FAILED.labels(reason=outcome.reason or "model").inc()
             log.warning("embedding %s %s failed for good: %s", job.kind, job.subject_id, outcome.error)
-            return []
+            return
         subject.feature_status = "processing"
         repository.save_subject(session, subject)
         delay = self.retry.delay_s(attempts)
         repository.retry_job_later(session, job.id, attempts=attempts, delay_s=delay, error=outcome.error)
         metrics.RETRIED.labels(reason=outcome.reason or "model").inc()
-        return []
 
     def _embedded_event(self, kind: str, subject_id: int, owner_id: int, count: int) -> PetEmbedded | ReportEmbedded:
         if kind == "pet":
