@@ -269,3 +269,23 @@ def test_many_sightings_of_one_dog_do_not_crowd_out_its_owner(matcher_factory: A
     matcher.embedded("report", 200, FINDER)
     matcher.idle()
     assert [m.found_report_id for m in matcher.matches()] == [200]
+
+
+def test_a_job_finished_after_its_id_went_to_another_subject_is_not_that_subjects(matcher_factory: Any) -> None:
+    """SQLite gives a deleted job's id to the next job: an old answer must not settle the new job."""
+    from pawgle.matcher import repository
+    from pawgle.matcher.models import MatchJob
+
+    service = matcher_factory(answering=False, run_workers=False).service
+    with service.session() as session:
+        old = repository.queue_job(session, "report", 101)
+        session.commit()
+        stale = MatchJob(**old.model_dump())  # what a worker holds while it asks for candidates
+        repository.finish_job(session, stale.id)  # the job went away meanwhile (finished, its subject gone)
+        session.commit()
+        new = repository.queue_job(session, "report", 202)
+        session.commit()
+        if new.id == stale.id:  # SQLite reused it (MySQL never does): the case that matters
+            assert new.generation == stale.generation
+        assert not repository.hold_job(session, stale)
+        assert repository.hold_job(session, new)

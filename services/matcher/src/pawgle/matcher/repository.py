@@ -162,10 +162,21 @@ def has_due_jobs(session: Session) -> bool:
     return session.exec(statement).first() is not None
 
 
-def hold_job(session: Session, job_id: int, generation: int) -> bool:
-    """Lock the job row at the generation the worker matched; False if it was bumped or deleted meanwhile."""
+def hold_job(session: Session, job: MatchJob) -> bool:
+    """Lock the job row at the generation the worker matched; False if it was bumped or deleted meanwhile.
+
+    Matched on its subject too, not its id alone: SQLite hands a deleted row's id to the next insert, so
+    the id of a job deleted while its candidates were asked for may by now be another subject's job.
+    """
     result = session.execute(
-        update(MatchJob).where(col(MatchJob.id) == job_id, col(MatchJob.generation) == generation).values(last_error="")
+        update(MatchJob)
+        .where(
+            col(MatchJob.id) == job.id,
+            col(MatchJob.kind) == job.kind,
+            col(MatchJob.subject_id) == job.subject_id,
+            col(MatchJob.generation) == job.generation,
+        )
+        .values(last_error="")
     )
     return bool(getattr(result, "rowcount", 0))
 

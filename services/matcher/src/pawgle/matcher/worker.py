@@ -265,12 +265,12 @@ class MatchingWorker:
         assert job.id is not None
         attempts = job.attempts + 1
         delay = min(self.settings.retry_base_s * 2 ** (attempts - 1), self.settings.retry_max_s)
-        if repository.hold_job(session, job.id, job.generation):
+        if repository.hold_job(session, job):
             repository.retry_job_later(session, job.id, attempts=attempts, delay_s=delay, error=error)
 
     def _finish(self, session: Session, job: MatchJob) -> None:
         assert job.id is not None
-        if repository.hold_job(session, job.id, job.generation):
+        if repository.hold_job(session, job):
             repository.finish_job(session, job.id)
 
     def _settle(self, session: Session, item: _Fetched) -> None:
@@ -295,7 +295,7 @@ class MatchingWorker:
             return
         answer = item.answer
         assert answer is not None
-        if not repository.hold_job(session, job.id, job.generation):
+        if not repository.hold_job(session, job):
             return  # a newer cause bumped the job: it is matched again with fresh data
         if answer.embedded:
             outcome = apply_candidates(
