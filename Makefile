@@ -26,8 +26,11 @@ $(STAMP): $(PYPROJECTS)
 run: install ## Start the bus, every service and the gateway on embedded defaults (PAWGLE_PORT, default 8000)
 	$(VENV)/bin/pawgle-run
 
+# Two processes (each its own nats-server and databases; a test file stays in one process): on 2 cores the
+# suite's waits on the bus and on subprocesses overlap. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 test: install ## Run the whole test suite (add PAWGLE_TEST_MYSQL_URL=mysql+pymysql://... to include MySQL)
-	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=25 -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
