@@ -154,8 +154,8 @@ def reports_of(session: Session, user_id: int, *, limit: int) -> Sequence[Row[An
 
 
 def conversation_reports(session: Session, user_id: int) -> set[int]:
-    """The reports the user talks about in a conversation."""
-    return set(session.execute(_CONVERSATION_REPORTS, params={"user_id": user_id}).scalars())
+    """The reports the user talks about in a conversation (Core, on the session's connection: a read per map list)."""
+    return set(session.connection().execute(_CONVERSATION_REPORTS, {"user_id": user_id}).scalars())
 
 
 def get_report(session: Session, report_id: int) -> Report | None:
